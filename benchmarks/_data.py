@@ -1,0 +1,79 @@
+"""Shared helpers of the benchmark scripts: the real data in ../shared/data and FMD scoring."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+#: Reference PSNR / SSIM of the authors' code (../shared/data/README.md).
+REFERENCE = {
+    "Confocal_BPAE_B_1": (37.311, 0.9686),
+    "Confocal_FISH_1": (29.618, 0.7685),
+    "TwoPhoton_MICE_1": (31.778, 0.8909),
+    "TwoPhoton_BPAE_G_1": (32.658, 0.8207),
+    "WideField_BPAE_B_1": (33.705, 0.8924),
+}
+
+_PRESET_OF = {"confocal": "confocal", "twophoton": "twophoton", "widefield": "widefield",
+              "srdtrans": "srdtrans"}
+
+
+@dataclass
+class Item:
+    name: str
+    group: str  # microscope
+    preset: str
+    noisy: Path
+    gt: Path
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        return _png(self.noisy), _png(self.gt)
+
+
+def _png(p: Path) -> np.ndarray:
+    with Image.open(p) as im:
+        return np.asarray(im)
+
+
+def find_images(data: Path = DEFAULT_DATA, pattern: str = "*") -> list[Item]:
+    """FMD raw images and SRDTrans frames whose name matches ``pattern`` (fnmatch)."""
+    items = []
+    for p in sorted((data / "fmd" / "raw").glob("*.png")):
+        group = p.stem.split("_")[0]
+        items.append(Item(p.stem, group, _PRESET_OF[group.lower()], p, data / "fmd" / "gt" / p.name))
+    for p in sorted((data / "srdtrans" / "noisy").glob("*.png"), key=lambda q: int(q.stem)):
+        items.append(Item(f"srdtrans_{p.stem}", "SRDTrans", "srdtrans", p,
+                          data / "srdtrans" / "gt" / p.name))
+    pats = [s.strip() for s in pattern.split(",")]
+    return [it for it in items if any(fnmatch.fnmatch(it.name, q) for q in pats)]
+
+
+def score(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """PSNR and SSIM, FMD convention: 8-bit intensities (rounded), data_range 255."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    out8 = np.clip(np.round(out), 0, 255).astype(np.float64)
+    gt = gt.astype(np.float64)
+    return (peak_signal_noise_ratio(gt, out8, data_range=255),
+            structural_similarity(gt, out8, data_range=255))
+
+
+def append_json(path: str | os.PathLike | None, record: dict) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def load_json(path: str | os.PathLike) -> list[dict]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

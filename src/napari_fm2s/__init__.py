@@ -1,0 +1,19 @@
+"""napari-fm2s: zero-shot FM2S denoising for fluorescence microscopy.
+
+>>> from napari_fm2s import denoise
+>>> clean = denoise(noisy, preset="confocal")
+"""
+
+from .api import denoise, pick_device
+from .hooks import DenoiseCancelled
+from .presets import PRESETS, Preset, get_preset
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("napari-fm2s")
+except Exception:  # pragma: no cover - not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["denoise", "DenoiseCancelled", "PRESETS", "Preset", "get_preset", "pick_device",
+           "__version__"]

@@ -1,0 +1,1 @@
+"""Everything that imports napari or Qt lives in this subpackage."""

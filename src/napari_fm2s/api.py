@@ -1,0 +1,164 @@
+"""``denoise()``: check the input, run the FM2S pieces, map back to input units."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
+from .inference import apply
+from .intensity import to_unit
+from .network import make_network
+from .noise import median_target
+from .presets import TUNABLE, Preset, get_preset
+from .training import fit_paper
+
+MODES = ("paper",)
+_INT_PARAMS = ("stride", "filter_size", "channels", "samples", "steps_per_sample",
+               "warmup_steps", "seed")
+
+
+def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """``None`` picks CUDA, then Apple MPS, then the CPU; a named device must exist."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'mps'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                  and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for but Apple MPS is not available; use 'cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {device!r}; use 'cpu', 'cuda' or 'mps'")
+    return dev
+
+
+def resolve_params(preset: str | Preset = "confocal", seed: Optional[int] = None,
+                   **overrides: Any) -> Preset:
+    """The preset with ``overrides`` applied and checked (ValueError on a bad value)."""
+    p = get_preset(preset)
+    unknown = sorted(set(overrides) - set(TUNABLE))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; "
+                         f"tunable parameters: {', '.join(TUNABLE)}")
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if seed is not None:
+        values["seed"] = seed
+    for k, v in values.items():
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise ValueError(f"{k} must be a number, got {v!r}")
+        if not np.isfinite(v):
+            raise ValueError(f"{k} must be finite, got {v!r}")
+        if k in _INT_PARAMS:
+            if int(v) != v:
+                raise ValueError(f"{k} must be a whole number, got {v!r}")
+            values[k] = int(v)
+        else:
+            values[k] = float(v)
+    p = p.with_overrides(**values)
+    checks = [
+        (p.k_g >= 0, "k_g must be >= 0 (0 turns the Gaussian part off)"),
+        (p.k_p > 0, "k_p must be > 0 (larger means weaker Poisson noise)"),
+        (p.lam_p > 0, "lam_p must be > 0 (larger means weaker overall Poisson noise)"),
+        (p.k_p <= 1e7 and p.lam_p <= 1e7, "k_p and lam_p must be <= 1e7"),
+        (p.k_g <= 1e5, "k_g must be <= 1e5"),
+        (1 <= p.stride <= 4096, "stride must be between 1 and 4096 pixels"),
+        (1 <= p.filter_size <= 101 and p.filter_size % 2 == 1,
+         "filter_size must be an odd number between 1 and 101"),
+        (1 <= p.channels <= 64, "channels must be between 1 and 64"),
+        (0 <= p.samples <= 100_000, "samples must be between 0 and 100000"),
+        (1 <= p.steps_per_sample <= 1000, "steps_per_sample must be between 1 and 1000"),
+        (0 <= p.warmup_steps <= 100_000, "warmup_steps must be between 0 and 100000"),
+        (0 < p.lr <= 1.0, "lr must be in (0, 1]"),
+        (0 <= p.seed < 2**63, "seed must be a non-negative integer"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(msg)
+    return p
+
+
+def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
+    """Return ``image`` as a 2D array or raise ValueError saying what is wrong."""
+    try:
+        arr = np.asarray(image)
+    except Exception as e:  # ragged lists and the like
+        raise ValueError(f"could not read the image as an array: {e}") from e
+    if arr.dtype == bool:
+        raise ValueError("image is boolean (a mask?): FM2S needs intensities; "
+                         "convert it to a number type if it really is an image")
+    if np.iscomplexobj(arr):
+        raise ValueError("image is complex: pass its magnitude (np.abs) or real part")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"image has unsupported dtype {arr.dtype}; "
+                         "pass integer or floating-point intensities")
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape})")
+    plane = arr.reshape([s for s in arr.shape if s != 1]) if arr.ndim != 2 else arr
+    if plane.ndim != 2:
+        raise ValueError(f"image has shape {arr.shape}: denoise() takes one 2D plane "
+                         "(Y, X); denoise stacks plane by plane for now")
+    if not np.all(np.isfinite(plane)):
+        raise ValueError("image contains NaN or infinite values: replace them "
+                         "(e.g. np.nan_to_num) before denoising")
+    lo, hi = plane.min(), plane.max()
+    if lo == hi:
+        raise ValueError(f"image is constant (every pixel is {lo}): there is no signal "
+                         "or noise to learn from")
+    if np.issubdtype(plane.dtype, np.floating) and (abs(float(lo)) > 1e30 or abs(float(hi)) > 1e30):
+        raise ValueError("image values exceed 1e30: rescale the data first")
+    if min(plane.shape) < filter_size:
+        raise ValueError(f"image of shape {plane.shape} is smaller than the "
+                         f"{filter_size}x{filter_size} median filter window; "
+                         "use a larger image or a smaller filter_size")
+    return plane
+
+
+def _repeat(x: np.ndarray, n: int, dev: torch.device) -> torch.Tensor:
+    """1 x n x H x W tensor: channel amplification of a 2D image."""
+    return torch.from_numpy(x)[None, None].repeat(1, n, 1, 1).to(dev)
+
+
+def denoise(image: Any, preset: str | Preset = "confocal", *, mode: str = "paper",
+            seed: Optional[int] = None, device: Optional[str | torch.device] = None,
+            progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
+            **overrides: Any) -> np.ndarray:
+    """Denoise one 2D fluorescence image with FM2S, trained on the image itself.
+
+    Args:
+        image: 2D array (singleton axes allowed), any integer or float dtype.
+        preset: microscope / noise level, see ``napari_fm2s.PRESETS``.
+        mode: ``"paper"`` reproduces the authors' schedule.
+        seed: random seed (default: the preset's, 3407, so runs are reproducible).
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``; ``None`` picks the fastest available.
+        progress: ``progress(step, total, loss)`` called after each training step.
+        cancel: callable or ``threading.Event``; when set, :class:`DenoiseCancelled` is raised.
+        **overrides: any of ``napari_fm2s.presets.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
+
+    Returns:
+        float32 array of the input's shape, in the input's intensity units.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    p = resolve_params(preset, seed=seed, **overrides)
+    plane = check_image(image, p.filter_size)
+    dev = pick_device(device)
+    cancelled = cancel_checker(cancel)
+    raw, imap = to_unit(plane)
+    target = median_target(raw, p.filter_size)
+    raise_if(cancelled)
+    net = make_network(p.channels, p.seed, dev)
+    raw_t = _repeat(raw, p.channels, dev)
+    fit_paper(net, raw_t, _repeat(target, p.channels, dev), p, progress, cancelled)
+    out = apply(net, raw, tile=2048, cancelled=cancelled)
+    return imap.from_unit(out).reshape(np.shape(image))

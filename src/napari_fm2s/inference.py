@@ -1,0 +1,48 @@
+"""Apply a trained network to an image, whole or in tiles with a halo."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .hooks import raise_if
+from .network import RECEPTIVE_RADIUS, FM2SNet
+
+#: Halo added around each tile; at least the receptive radius, so tiles are exact.
+HALO = 8
+
+
+def _run(net: FM2SNet, x: np.ndarray, device: torch.device) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
+    out = net(t).clamp_(0.0, 1.0).mean(dim=1)[0]
+    return out.cpu().numpy()
+
+
+@torch.no_grad()
+def apply(net: FM2SNet, raw: np.ndarray, tile: Optional[int] = None,
+          cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """Denoise a 2D [0, 1] image: ``clamp(net(raw repeated n times), 0, 1)``, channel mean.
+
+    The raw image is the same in every input channel, so the network's first
+    layer is collapsed to one input channel (exact).  With ``tile`` set, the
+    image is processed in ``tile`` x ``tile`` blocks with a halo of ``HALO``
+    (>= the receptive radius) pixels, which gives the untiled result.
+    """
+    assert HALO >= RECEPTIVE_RADIUS
+    net = net.collapsed().eval()
+    device = net.conv1.weight.device
+    h, w = raw.shape
+    if tile is None or (h <= tile and w <= tile):
+        return _run(net, raw, device)
+    out = np.empty((h, w), dtype=np.float32)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            raise_if(cancelled)
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa = max(0, y0 - HALO), max(0, x0 - HALO)
+            yb, xb = min(h, y1 + HALO), min(w, x1 + HALO)
+            block = _run(net, raw[ya:yb, xa:xb], device)
+            out[y0:y1, x0:x1] = block[y0 - ya:y1 - ya, x0 - xa:x1 - xa]
+    return out

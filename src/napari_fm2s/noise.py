@@ -1,0 +1,65 @@
+"""Median pre-denoise target and FM2S noise injection (paper section 3.3).
+
+All arrays are on the [0, 1] intensity scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import median_filter
+
+#: Bounds of the region mean ``m`` used by region-wise injection (reference code).
+REGION_MEAN_MIN = 1e-5
+REGION_MEAN_MAX = 0.15
+
+
+def median_target(raw: np.ndarray, filter_size: int) -> np.ndarray:
+    """Median-filtered image (square window, 'reflect' border): the training target."""
+    return median_filter(np.asarray(raw, dtype=np.float32), size=int(filter_size), mode="reflect")
+
+
+def region_means(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Mean of each ``stride`` x ``stride`` region over its pixels and all channels.
+
+    ``x`` is B x n x H x W; it is zero-padded at the bottom/right to a multiple of
+    ``stride`` (so edge regions read darker, as in the reference).  Returns a
+    B x 1 x H x W map of clamped region means.
+    """
+    b, n, h, w = x.shape
+    ph, pw = -h % stride, -w % stride
+    xp = F.pad(x, (0, pw, 0, ph))
+    m = F.avg_pool2d(xp.mean(dim=1, keepdim=True), stride, stride)
+    m = m.clamp(REGION_MEAN_MIN, REGION_MEAN_MAX)
+    m = m.repeat_interleave(stride, dim=2).repeat_interleave(stride, dim=3)
+    return m[:, :, :h, :w]
+
+
+def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
+           generator: torch.Generator | None = None,
+           means: torch.Tensor | None = None) -> torch.Tensor:
+    """Draw one synthetic noisy sample from the clean-ish image ``x`` (B x n x H x W).
+
+    Region-wise mixed Poisson-Gaussian noise (rate ``k_p / m``, Gaussian std
+    ``k_g * m / 255``, ``m`` the clamped region mean), clamp to [0, 1], then an
+    overall Poisson noise of rate ``lam_p`` and a final clamp.  ``means`` may be
+    passed to reuse :func:`region_means` of ``x`` across samples.
+    """
+    m = region_means(x, stride) if means is None else means
+    rate = k_p / m
+    y = torch.poisson(x * rate, generator=generator) / rate
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    y = (y + noise * (k_g * m / 255.0)).clamp_(0.0, 1.0)
+    y = torch.poisson(y * lam_p, generator=generator) / lam_p
+    return y.clamp_(0.0, 1.0)
+
+
+def injected_variance(u: float, k_g: float, k_p: float, lam_p: float) -> float:
+    """Variance that :func:`inject` adds to a flat interior region of value ``u``.
+
+    ``u / lam_p + u**2 / k_p + (k_g * u / 255)**2`` (valid while clamping is rare and
+    ``u`` lies inside [REGION_MEAN_MIN, REGION_MEAN_MAX]; above that ``m`` saturates).
+    """
+    m = min(max(u, REGION_MEAN_MIN), REGION_MEAN_MAX)
+    return u / lam_p + u * m / k_p + (k_g * m / 255.0) ** 2

@@ -1,0 +1,93 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_fm2s.cli import main
+from napari_fm2s.samples import synthetic_cells
+
+SMALL = ["--samples", "2", "--steps-per-sample", "2", "-q"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "napari_fm2s.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_tiff_in_tiff_out(tmp_path, noisy_small):
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, noisy_small)
+    r = _run("denoise", str(src), "-o", str(tmp_path / "out.tif"), *SMALL)
+    assert r.returncode == 0, r.stderr
+    out = tifffile.imread(tmp_path / "out.tif")
+    assert out.dtype == np.float32 and out.shape == noisy_small.shape
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_several_inputs_go_to_a_folder(tmp_path, noisy_small):
+    Image.fromarray(noisy_small).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "b.tif", noisy_small.astype(np.uint16) * 16)
+    assert main(["denoise", str(tmp_path / "a.png"), str(tmp_path / "b.tif"),
+                 "-o", str(tmp_path / "out"), *SMALL]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_fm2s.tif", "b_fm2s.tif"]
+
+
+def test_sample_and_presets(tmp_path):
+    assert main(["denoise", "--sample", "-o", str(tmp_path / "s.tif"), *SMALL]) == 0
+    assert tifffile.imread(tmp_path / "s.tif").shape == (256, 256)
+    r = _run("presets")
+    assert r.returncode == 0 and "twophoton-avg16" in r.stdout and "srdtrans" in r.stdout
+
+
+@pytest.mark.parametrize("setup, args, msg", [
+    (None, ["missing.tif"], "does not exist"),
+    ("dir", ["adir"], "holds no"),
+    ("corrupt", ["bad.tif"], "cannot read"),
+    ("ok", ["in.tif", "--preset", "nope"], "valid presets"),
+    ("ok", ["in.tif", "--k-p", "-3"], "k_p must be > 0"),
+    ("ok", ["in.tif", "-o", "nofolder/x.tif"], "does not exist"),
+    ("ok", ["in.tif", "-o", "in.tif"], "overwrite the input"),
+    ("ok", ["in.tif", "-o", "x.png"], "must end in .tif"),
+])
+def test_bad_input_one_line_no_traceback(tmp_path, noisy_small, setup, args, msg):
+    if setup == "dir":
+        (tmp_path / "adir").mkdir()
+    elif setup == "corrupt":
+        (tmp_path / "bad.tif").write_bytes(b"II*\x00garbage")
+    elif setup == "ok":
+        tifffile.imwrite(tmp_path / "in.tif", noisy_small)
+    args = [str(tmp_path / a) if i == 0 or (a.endswith((".tif", ".png")) and "/" not in a
+            and args[i - 1] == "-o") or a.startswith("nofolder") else a for i, a in enumerate(args)]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out.tif")]
+    r = _run("denoise", *args, *SMALL)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and msg in lines[0], r.stderr
+
+
+def test_sigterm_leaves_no_partial_file(tmp_path):
+    img = synthetic_cells((256, 256))[0]
+    tifffile.imwrite(tmp_path / "in.tif", img)
+    out = tmp_path / "out.tif"
+    p = subprocess.Popen([sys.executable, "-m", "napari_fm2s.cli", "denoise",
+                          str(tmp_path / "in.tif"), "-o", str(out)],
+                         stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 120
+    while b"loss" not in seen and time.time() < deadline:  # wait until training runs
+        seen += os.read(p.stderr.fileno(), 256)
+    p.send_signal(signal.SIGTERM)
+    _, rest = p.communicate(timeout=60)
+    err = (seen + rest).decode()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    assert os.listdir(tmp_path) == ["in.tif"]
