@@ -7,15 +7,12 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
-from .inference import apply
+from .hooks import CancelLike, ProgressFn, cancel_checker
+from .inference import INFERENCE_TILE, apply
 from .intensity import to_unit
-from .network import make_network
-from .noise import median_target
 from .presets import TUNABLE, Preset, get_preset
-from .training import fit_paper
+from .training import MODES, fit
 
-MODES = ("paper",)
 _INT_PARAMS = ("stride", "filter_size", "channels", "samples", "steps_per_sample",
                "warmup_steps", "seed")
 
@@ -124,11 +121,6 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
     return plane
 
 
-def _repeat(x: np.ndarray, n: int, dev: torch.device) -> torch.Tensor:
-    """1 x n x H x W tensor: channel amplification of a 2D image."""
-    return torch.from_numpy(x)[None, None].repeat(1, n, 1, 1).to(dev)
-
-
 def denoise(image: Any, preset: str | Preset = "confocal", *, mode: str = "paper",
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
@@ -155,10 +147,6 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: str = "paper
     dev = pick_device(device)
     cancelled = cancel_checker(cancel)
     raw, imap = to_unit(plane)
-    target = median_target(raw, p.filter_size)
-    raise_if(cancelled)
-    net = make_network(p.channels, p.seed, dev)
-    raw_t = _repeat(raw, p.channels, dev)
-    fit_paper(net, raw_t, _repeat(target, p.channels, dev), p, progress, cancelled)
-    out = apply(net, raw, tile=2048, cancelled=cancelled)
+    net = fit([raw], p, mode=mode, device=dev, progress=progress, cancel=cancelled)
+    out = apply(net, raw, tile=INFERENCE_TILE, cancelled=cancelled)
     return imap.from_unit(out).reshape(np.shape(image))

@@ -12,6 +12,8 @@ from .network import RECEPTIVE_RADIUS, FM2SNet
 
 #: Halo added around each tile; at least the receptive radius, so tiles are exact.
 HALO = 8
+#: Default tile side for inference: bounded memory (about 150 MB of activations).
+INFERENCE_TILE = 1024
 
 
 def _run(net: FM2SNet, x: np.ndarray, device: torch.device) -> np.ndarray:
