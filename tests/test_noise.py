@@ -13,15 +13,16 @@ def test_region_means_pad_with_zeros():
     x = torch.ones(1, 2, 100, 100) * 0.1
     m = region_means(x, 75)
     # top-left region full; the bottom-right one is 25x25 of 0.1 in a zero-padded 75x75
-    assert m[0, 0, 0, 0].item() == pytest.approx(0.1, rel=1e-5)
-    assert m[0, 0, 99, 99].item() == pytest.approx(0.1 * 25 * 25 / 75**2, rel=1e-5)
-    assert m[0, 0, 0, 99].item() == pytest.approx(0.1 * 25 / 75, rel=1e-5)
+    assert m[0, 0, 0, 0].item() == pytest.approx(0.1, rel=1e-4)
+    assert m[0, 0, 99, 99].item() == pytest.approx(0.1 * 25 * 25 / 75**2, rel=1e-4)
+    assert m[0, 0, 0, 99].item() == pytest.approx(0.1 * 25 / 75, rel=1e-4)
     assert m.shape == (1, 1, 100, 100)
 
 
 def test_mean_preserved_and_variance_follows_formula():
     g = torch.Generator().manual_seed(0)
-    for u, (k_g, k_p, lam_p) in [(0.1, (200, 30, 70)), (0.05, (60, 40, 125)), (0.12, (220, 45, 2000))]:
+    # parameters where clamping at 0 is rare (the formula ignores clamping)
+    for u, (k_g, k_p, lam_p) in [(0.1, (60, 40, 125)), (0.05, (20, 185, 600)), (0.14, (70, 195, 485))]:
         x = _flat(u)
         y = inject(x, k_g, k_p, lam_p, stride=75, generator=g)
         assert y.shape == x.shape
