@@ -1,0 +1,109 @@
+"""Run :func:`denoise` in a helper thread and iterate over its progress.
+
+A GUI wraps :func:`iter_denoise` in a generator worker: every yield hands the
+training progress to the UI, and the run can be stopped at any yield.  No Qt
+or napari here.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Generator, Optional
+
+import numpy as np
+
+from .api import denoise
+from .hooks import DenoiseCancelled
+
+#: Seconds to wait for the helper thread to finish its step after an early stop.
+_STOP_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Training progress since the previous report."""
+
+    step: int
+    total: int
+    losses: tuple[tuple[int, float], ...]  # (step, loss) of each new step
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: a result, a cancellation, or an error for the user."""
+
+    image: Optional[np.ndarray] = None
+    cancelled: bool = False
+    error: Optional[BaseException] = None
+
+    @property
+    def message(self) -> str:
+        return user_message(self.error) if self.error is not None else ""
+
+
+def user_message(e: BaseException) -> str:
+    """One line for the user; unexpected error types keep their class name."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    low = text.lower()
+    if isinstance(e, MemoryError) or "out of memory" in low or "can't allocate memory" in low:
+        return ("out of memory: use a smaller image (crop it), fewer channels, "
+                "or the CPU device")
+    if isinstance(e, ValueError):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event,
+                 poll: float = 0.05, **kwargs: Any) -> Generator[Progress, None, Outcome]:
+    """Run ``denoise(image, preset, cancel=cancel, **kwargs)`` in a helper thread.
+
+    Yields a :class:`Progress` at least every ``poll`` seconds (``losses`` may be
+    empty), so a caller can stop at any yield; stopping early (``close()``) sets
+    ``cancel``.  Returns an :class:`Outcome`; errors are returned, not raised.
+    """
+    reports: queue.SimpleQueue = queue.SimpleQueue()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["image"] = denoise(image, preset, cancel=cancel,
+                                      progress=lambda s, t, loss: reports.put((s, t, loss)),
+                                      **kwargs)
+        except BaseException as e:  # handed to the caller as an Outcome
+            result["error"] = e
+
+    helper = threading.Thread(target=run, name="fm2s-denoise", daemon=True)
+    helper.start()
+    step = total = 0
+    try:
+        while True:
+            helper.join(timeout=poll)  # at most one report per poll interval
+            alive = helper.is_alive()  # read before draining: nothing is left behind
+            new = _drain(reports)
+            if new:
+                step, total = new[-1][0], new[-1][1]
+            yield Progress(step, total, tuple((s, loss) for s, _, loss in new))
+            if not alive:
+                break
+    finally:
+        if helper.is_alive():  # closed early by the caller: stop the helper
+            cancel.set()
+            helper.join(timeout=_STOP_WAIT)
+    error = result.get("error")
+    if isinstance(error, DenoiseCancelled):
+        return Outcome(cancelled=True)
+    if error is not None:
+        return Outcome(error=error)
+    return Outcome(image=result["image"])
+
+
+def _drain(q: queue.SimpleQueue) -> list[tuple[int, int, float]]:
+    """Everything in ``q`` now."""
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items

@@ -1,0 +1,189 @@
+"""Noise-injection preview on a crop: the real noisy image, its median target, a synthetic sample.
+
+The user compares the real and the synthetic panel and moves ``k_g``, ``k_p``,
+``lam_p`` until the two look alike.  Only a window around the crop is filtered,
+aligned on the image's ``stride`` grid, so the crop sees exactly the target and
+the region means that training computes on the whole image, at a cost that does
+not grow with the image.  No Qt or napari here; the widget only displays it.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import torch
+from scipy.ndimage import median_filter
+
+from .api import check_image
+from .intensity import IntensityMap, intensity_map
+from .noise import inject, median_target, region_means
+from .presets import Preset
+
+#: Side of the preview crop in pixels.
+PREVIEW_SIZE = 256
+#: Synthetic/real noise ratios the authors' presets give on the FMD benchmark images,
+#: where they denoise best (measured: 0.84 to 3.3; FM2S injects more noise than is real).
+PRESET_RATIOS = (0.8, 3.5)
+#: Median window of the noise estimate (same for real and synthetic panels).
+_NOISE_WINDOW = 3
+
+
+@dataclass(frozen=True)
+class NoiseLevel:
+    """Noise standard deviation (input units) in the dim and the bright half of a crop."""
+
+    dim: float
+    bright: float
+
+
+@dataclass(frozen=True)
+class PreviewPanels:
+    """The three panels of one preview, float32 in the input's intensity units."""
+
+    noisy: np.ndarray
+    target: np.ndarray
+    synthetic: np.ndarray
+    box: tuple[slice, slice]  # where the crop lies in the image plane
+    limits: tuple[float, float]  # one display range for all three panels
+    noise_real: NoiseLevel
+    noise_synthetic: NoiseLevel
+
+    @property
+    def noise_ratio(self) -> NoiseLevel:
+        """Synthetic over real noise, dim and bright half (1 = the sliders match)."""
+        def ratio(s: float, r: float) -> float:
+            return s / r if r > 0 else float("nan")
+        return NoiseLevel(ratio(self.noise_synthetic.dim, self.noise_real.dim),
+                          ratio(self.noise_synthetic.bright, self.noise_real.bright))
+
+
+def slider_hint(ratio: NoiseLevel) -> str:
+    """What to do about a synthetic/real noise ratio (dim and bright half)."""
+    lo, hi = PRESET_RATIOS
+    tips = []
+    for value, area, weaker, stronger in ((ratio.dim, "dim", "raise k_g", "lower k_g"),
+                                          (ratio.bright, "bright", "lower λp", "raise λp")):
+        if value < lo:
+            tips.append(f"weaker than yours in {area} areas: {weaker}")
+        elif value > hi:
+            tips.append(f"far stronger than yours in {area} areas: {stronger}")
+    if not tips:
+        return (f"Synthetic noise is within {lo:g}-{hi:g}x yours, the range of the "
+                "presets: plausible sliders.")
+    return "Synthetic noise is " + "; ".join(tips) + "."
+
+
+def crop_box(shape: tuple[int, int], center: Optional[tuple[float, float]] = None,
+             size: int = PREVIEW_SIZE) -> tuple[slice, slice]:
+    """A ``size`` x ``size`` box inside an image of ``shape``, centred near ``center``.
+
+    ``center`` is (row, column) in pixels, ``None`` for the image centre; the box
+    is shifted to stay inside the image and shrinks to the image if it is smaller.
+    """
+    out = []
+    for n, c in zip(shape, center if center is not None else (None, None)):
+        side = min(size, n)
+        mid = n / 2 if c is None or not np.isfinite(c) else float(c)
+        start = int(np.clip(round(mid - side / 2), 0, n - side))
+        out.append(slice(start, start + side))
+    return out[0], out[1]
+
+
+def noise_level(image: np.ndarray, reference: np.ndarray) -> NoiseLevel:
+    """Std of ``image - median3(image)`` in pixels below / above the median of
+    ``reference``.  Applied alike to the real and the synthetic panel, the two
+    numbers are directly comparable (both read a little below the true noise std)."""
+    img = np.asarray(image, dtype=np.float32)
+    resid = img - median_filter(img, size=_NOISE_WINDOW, mode="reflect")
+    bright = reference > np.median(reference)
+    return NoiseLevel(_std(resid[~bright]), _std(resid[bright]))
+
+
+def _std(r: np.ndarray) -> float:
+    return float(r.std()) if r.size else float("nan")
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the thread count.
+
+    A 256x256 crop gains nothing from more threads, and on a busy CPU (training
+    running) waiting for them costs ~100 ms.  With torch's OpenMP backend the
+    count is per calling thread, so a training run elsewhere is not affected.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _aligned(start: int, stop: int, stride: int, n: int) -> tuple[int, int]:
+    """``[start, stop)`` widened to whole regions of the image's ``stride`` grid."""
+    return (start // stride) * stride, min(n, -(-stop // stride) * stride)
+
+
+class NoisePreview:
+    """Preview panels for one 2D image; keeps the target of the last window.
+
+    Thread-safe: :meth:`render` may run in a worker thread.
+    """
+
+    def __init__(self, image: Any, size: int = PREVIEW_SIZE) -> None:
+        self.plane = check_image(image)
+        self.size = int(size)
+        self.imap: IntensityMap = intensity_map(self.plane)
+        self._lock = threading.Lock()
+        self._key: Optional[tuple] = None
+        self._base: Optional[tuple[np.ndarray, torch.Tensor, torch.Tensor]] = None
+
+    def _target(self, box: tuple[slice, slice], p: Preset
+                ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """(noisy crop, target crop, region means of the crop) on the [0, 1] scale."""
+        key = (box[0].start, box[0].stop, box[1].start, box[1].stop, p.filter_size, p.stride)
+        if key == self._key and self._base is not None:
+            return self._base
+        h, w = self.plane.shape
+        (y0, y1), (x0, x1) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
+        ry0, ry1 = _aligned(y0, y1, p.stride, h)
+        rx0, rx1 = _aligned(x0, x1, p.stride, w)
+        r = p.filter_size // 2  # halo so the median inside the window is exact
+        hy0, hy1, hx0, hx1 = max(0, ry0 - r), min(h, ry1 + r), max(0, rx0 - r), min(w, rx1 + r)
+        target = median_target(self.imap.to_unit(self.plane[hy0:hy1, hx0:hx1]), p.filter_size)
+        region = torch.from_numpy(
+            np.ascontiguousarray(target[ry0 - hy0:ry1 - hy0, rx0 - hx0:rx1 - hx0]))[None, None]
+        # the window starts on the grid and ends on it or at the image edge, so
+        # region_means pads exactly as it does for the whole image
+        means = region_means(region, p.stride)
+        crop = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
+        base = (self.imap.to_unit(self.plane[box]), region[(0, 0, *crop)].clone(),
+                means[(0, 0, *crop)].clone())
+        self._key, self._base = key, base
+        return base
+
+    def render(self, p: Preset, center: Optional[tuple[float, float]] = None,
+               draw: int = 0) -> PreviewPanels:
+        """Panels for the crop near ``center`` (row, column) with the noise of ``p``.
+
+        ``draw`` numbers the synthetic sample: the same ``(p.seed, draw)`` gives the
+        same random numbers, another ``draw`` a fresh sample ("Resample").
+        """
+        box = crop_box(self.plane.shape, center, self.size)
+        with self._lock:
+            raw, target, means = self._target(box, p)
+        gen = torch.Generator().manual_seed((int(p.seed) * 1_000_003 + int(draw)) % 2**63)
+        with one_torch_thread():
+            sample = inject(target[None, None], p.k_g, p.k_p, p.lam_p, p.stride,
+                            generator=gen, means=means[None, None])[0, 0].numpy()
+        noisy, tgt = self.imap.from_unit(raw), self.imap.from_unit(target.numpy())
+        synthetic = self.imap.from_unit(sample)
+        lo, hi = np.percentile(noisy, (0.5, 99.8))
+        if hi <= lo:  # a flat crop
+            lo, hi = float(noisy.min()), float(noisy.min()) + 1.0
+        return PreviewPanels(noisy, tgt, synthetic, box, (float(lo), float(hi)),
+                             noise_level(noisy, tgt), noise_level(synthetic, tgt))
