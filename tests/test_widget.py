@@ -1,0 +1,209 @@
+"""The napari plugin, driven through a real viewer (pytest-qt under Xvfb)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from napari.utils.notifications import notification_manager  # noqa: E402
+
+from napari_fm2s.presets import get_preset  # noqa: E402
+from napari_fm2s.samples import synthetic_cells  # noqa: E402
+
+PLUGIN = "napari-fm2s"
+WIDGET = "FM2S denoise"
+FUNCTION = "FM2S denoise (function)"
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    """Settings go to tmp_path, never to the real user config."""
+    monkeypatch.setenv("NAPARI_FM2S_CONFIG_DIR", str(tmp_path / "fm2s"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "fm2s" / "widget.json"
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+def _widget(viewer, qtbot=None, tiny: bool = True):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    if tiny:  # a few dozen training steps instead of the real schedule
+        widget.mode_combo.setCurrentText("paper")
+        widget.spins["samples"].setValue(3)
+        widget.spins["steps_per_sample"].setValue(2)
+    return widget
+
+
+def _errors_since(n: int) -> list[str]:
+    return [str(r.message) for r in notification_manager.records[n:]
+            if r.severity.name.lower() == "error"]
+
+
+def test_preset_fills_sliders(viewer):
+    w = _widget(viewer, tiny=False)
+    for name in ("widefield-avg4", "srdtrans", "confocal"):
+        w.preset_combo.setCurrentText(name)
+        p = get_preset(name)
+        assert [w.sliders[k].value() for k in ("k_g", "k_p", "lam_p")] == [p.k_g, p.k_p, p.lam_p]
+        assert [w.spins[k].value() for k in ("stride", "filter_size", "channels")] == [
+            p.stride, p.filter_size, p.channels]
+        assert w.params() == p
+
+
+def test_slider_move_changes_preview(viewer, qtbot):
+    viewer.add_image(synthetic_cells((300, 300), seed=2)[0], name="cells")
+    w = _widget(viewer)
+    qtbot.waitUntil(lambda: w.last_preview is not None, timeout=10_000)
+    first = w.last_preview
+    assert first.noisy.shape == first.synthetic.shape == (256, 256)
+    w.sliders["k_g"].setValue(1000.0)  # much stronger Gaussian noise
+    qtbot.waitUntil(lambda: w.last_preview is not first, timeout=10_000)
+    second = w.last_preview
+    assert np.array_equal(second.noisy, first.noisy)
+    assert np.array_equal(second.target, first.target)
+    assert second.noise_synthetic.dim > 2 * first.noise_synthetic.dim
+    w.resample_button.click()
+    qtbot.waitUntil(lambda: w.last_preview is not second, timeout=10_000)
+    assert not np.array_equal(w.last_preview.synthetic, second.synthetic)
+    # the preview lives in the widget: no layer added; switching it off hides it
+    assert [layer.name for layer in viewer.layers] == ["cells"]
+    w.preview_check.setChecked(False)
+    assert w.last_preview is None and w.preview_view.isHidden()
+
+
+def test_preview_follows_the_view(viewer, qtbot):
+    viewer.add_image(synthetic_cells((600, 600), seed=2)[0], name="cells", scale=(2, 2))
+    w = _widget(viewer)
+    qtbot.waitUntil(lambda: w.last_preview is not None, timeout=10_000)
+    first = w.last_preview
+    assert first.box[0].start == 300 - 128
+    getattr(viewer, "scene", viewer).camera.center = (0, 100, 1000)  # world units: data row 50, column 500
+    qtbot.waitUntil(lambda: w.last_preview is not first, timeout=10_000)
+    rows, cols = w.last_preview.box
+    assert (rows.start, cols.stop) == (0, 600)
+
+
+def test_denoise_adds_layer_with_source_placement(viewer, qtbot):
+    data = synthetic_cells((64, 64), seed=3)[0]
+    original = data.copy()
+    src = viewer.add_image(data, name="cells", scale=(0.5, 2.0), translate=(10.0, -5.0),
+                           metadata={"objective": "60x"})
+    w = _widget(viewer)
+    w.denoise_button.click()
+    assert w.running and not w.denoise_button.isEnabled()
+    qtbot.waitUntil(lambda: not w.running, timeout=120_000)
+    assert [layer.name for layer in viewer.layers] == ["cells", "cells (FM2S)"]
+    out = viewer.layers["cells (FM2S)"]
+    assert out.data.shape == data.shape
+    np.testing.assert_array_equal(out.scale, src.scale)
+    np.testing.assert_array_equal(out.translate, src.translate)
+    np.testing.assert_array_equal(out.affine.affine_matrix, src.affine.affine_matrix)
+    assert out.metadata == {"objective": "60x"}
+    lo, hi = out.contrast_limits
+    assert 0 <= lo < hi <= 255
+    assert np.array_equal(src.data, original)  # the source is never modified
+    assert len(w.loss_plot.losses) == 5 + 3 * 2 and w.denoise_button.isEnabled()
+
+
+def test_cancel_stops_fast_adds_nothing_and_second_click_starts_nothing(viewer, qtbot):
+    viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
+    w = _widget(viewer)
+    w.spins["samples"].setValue(100_000)  # far longer than the test
+    w.denoise_button.click()
+    run = w._run
+    qtbot.waitUntil(lambda: len(w.loss_plot.losses) > 3, timeout=60_000)
+    w.start_denoise()  # a second start while running: ignored
+    w.denoise_button.click()  # disabled: ignored
+    assert w._run is run
+    t0 = time.perf_counter()
+    w.cancel_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=5_000)
+    assert time.perf_counter() - t0 < 1.0
+    assert run.cancel.is_set()
+    assert [layer.name for layer in viewer.layers] == ["cells"]
+    assert w.denoise_button.isEnabled() and not w.cancel_button.isEnabled()
+    # usable again: a normal run now completes
+    w.spins["samples"].setValue(3)
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=120_000)
+    assert [layer.name for layer in viewer.layers] == ["cells", "cells (FM2S)"]
+
+
+@pytest.mark.parametrize("kind", ["rgb", "constant"])
+def test_unsuitable_layer_gives_notification(viewer, qtbot, kind):
+    if kind == "rgb":
+        viewer.add_image(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8),
+                         name="bad", rgb=True)
+    else:
+        viewer.add_image(np.full((32, 32), 7, np.uint16), name="bad")
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running and bool(_errors_since(n)), timeout=30_000)
+    message = _errors_since(n)[0]
+    assert "bad" in message and ("RGB" in message if kind == "rgb" else "constant" in message)
+    assert [layer.name for layer in viewer.layers] == ["bad"]
+    assert w.denoise_button.isEnabled()
+    if kind == "rgb":
+        qtbot.waitUntil(lambda: "RGB" in w.preview_view.status.text(), timeout=5_000)
+
+
+def test_bad_setting_gives_notification(viewer, qtbot):
+    viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
+    w = _widget(viewer)
+    w.spins["filter_size"].setValue(4)  # even: refused by resolve_params
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    assert not w.running and "odd" in _errors_since(n)[0]
+    qtbot.waitUntil(lambda: "odd" in w.preview_view.status.text(), timeout=5_000)
+
+
+def test_settings_remembered_between_sessions(viewer, make_napari_viewer, private_config):
+    w = _widget(viewer, tiny=False)
+    w.preset_combo.setCurrentText("twophoton-avg2")
+    w.sliders["k_g"].setValue(123.4)
+    w.save()
+    saved = json.loads(private_config.read_text())
+    assert saved["preset"] == "twophoton-avg2" and saved["k_g"] == 123.4
+    again = _widget(make_napari_viewer(), tiny=False)
+    assert again.preset_combo.currentText() == "twophoton-avg2"
+    assert again.sliders["k_g"].value() == 123.4
+    assert again.sliders["k_p"].value() == get_preset("twophoton-avg2").k_p
+
+
+def test_manifest_menu_sample_and_function(viewer, qtbot):
+    from napari._app_model import get_app_model
+
+    items = get_app_model().menus.get_menu("napari/layers/filter")
+    assert any(getattr(i, "command", None) and i.command.id.startswith("napari-fm2s")
+               for i in items)
+    viewer.open_sample(PLUGIN, "cells")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["cells (clean truth)", "cells (noisy)"]
+    noisy = viewer.layers["cells (noisy)"].data
+    assert noisy.dtype == np.uint8 and noisy.shape == (512, 512)
+    _, fn_widget = viewer.window.add_plugin_dock_widget(PLUGIN, FUNCTION)
+    assert fn_widget.preset.value == "confocal"
+    assert "widefield-avg16" in fn_widget.preset.choices
+
+
+def test_function_contribution_is_denoise():
+    from napari_fm2s import denoise
+    from napari_fm2s._napari.functions import fm2s_denoise
+
+    img = synthetic_cells((32, 32), seed=4)[0]
+    fast = {"mode": "paper", "samples": 2}
+    out = fm2s_denoise(img, "twophoton", k_p=50.0, seed=5, **fast)
+    assert out.shape == img.shape and out.dtype == np.float32
+    same = denoise(img, "twophoton", k_p=50.0, seed=5, steps_per_sample=5, **fast)
+    np.testing.assert_allclose(out, same, rtol=1e-5, atol=1e-5)
+    other = fm2s_denoise(img, "twophoton", k_p=5.0, seed=5, **fast)
+    assert not np.allclose(out, other)
