@@ -120,6 +120,9 @@ def test_cancel_stops_fast_adds_nothing_and_second_click_starts_nothing(viewer, 
     w.denoise_button.click()
     run = w._run
     qtbot.waitUntil(lambda: len(w.loss_plot.losses) > 3, timeout=60_000)
+    # napari's progress bar: steps of the real total, and the time left
+    assert run.bar.total == 5 + 100_000 * 2 and 0 < run.bar.n < run.bar.total
+    assert "<" in str(run.bar).split("|")[-1]  # tqdm's [elapsed<remaining]
     w.start_denoise()  # a second start while running: ignored
     w.denoise_button.click()  # disabled: ignored
     assert w._run is run

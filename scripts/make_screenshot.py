@@ -1,0 +1,69 @@
+"""Make docs/screenshot.png: napari with the FM2S widget docked and the preview showing.
+
+    QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshot.py
+
+Uses the FMD image Confocal_FISH_1 when ../shared/data is there, else the built-in
+synthetic sample.  Settings go to a temporary directory, not the user's config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FMD = ROOT.parent / "shared" / "data" / "fmd" / "raw" / "Confocal_FISH_1.png"
+
+
+def load() -> tuple[str, np.ndarray]:
+    if FMD.exists():
+        from PIL import Image
+
+        return FMD.stem, np.asarray(Image.open(FMD).convert("L"))
+    from napari_fm2s.samples import synthetic_cells
+
+    return "cells (noisy)", synthetic_cells((512, 512), seed=1)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--size", type=int, nargs=2, default=(1600, 1000), metavar=("W", "H"))
+    args = parser.parse_args()
+    os.environ["NAPARI_FM2S_CONFIG_DIR"] = tempfile.mkdtemp(prefix="fm2s-screenshot-")
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+
+    def settle(seconds: float, until=lambda: True) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or not until():
+            app.processEvents()
+            time.sleep(0.02)
+            if time.perf_counter() > end + 30:
+                raise TimeoutError("the preview did not appear")
+
+    name, image = load()
+    viewer = napari.Viewer(show=True, title="napari: FM2S denoising")
+    viewer.window._qt_window.resize(*args.size)
+    viewer.add_image(image, name=name, colormap="gray")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-fm2s", "FM2S denoise")
+    settle(0.5)
+    viewer.reset_view()
+    settle(1.0, lambda: widget.last_preview is not None)
+    settle(0.5)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(str(args.output), canvas_only=False, flash=False)
+    print(f"wrote {args.output}")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
