@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -210,3 +211,19 @@ def test_function_contribution_is_denoise():
     np.testing.assert_allclose(out, same, rtol=1e-5, atol=1e-5)
     other = fm2s_denoise(img, "twophoton", k_p=5.0, seed=5, **fast)
     assert not np.allclose(out, other)
+
+
+def test_quitting_the_worker_stops_training(viewer, qtbot):
+    """napari quits running workers when it closes: the training thread must stop too."""
+    viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
+    w = _widget(viewer)
+    w.spins["samples"].setValue(100_000)
+    w.denoise_button.click()
+    run = w._run
+    qtbot.waitUntil(lambda: len(w.loss_plot.losses) > 3, timeout=60_000)
+    run.worker.quit()  # what napari's task manager does on close; not the Cancel button
+    assert run.cancel.is_set()
+    qtbot.waitUntil(lambda: not w.running, timeout=5_000)
+    qtbot.waitUntil(lambda: not any(t.name == "fm2s-denoise" and t.is_alive()
+                                    for t in threading.enumerate()), timeout=5_000)
+    assert [layer.name for layer in viewer.layers] == ["cells"]

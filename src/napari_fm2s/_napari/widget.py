@@ -106,12 +106,21 @@ def _disconnect(links: list[tuple[Any, Callable]]) -> None:
             pass
 
 
+class _StopFlag(threading.Event):
+    """Set by Cancel, or seen as set once napari quits the worker (e.g. closing napari)."""
+
+    worker: Any = None
+
+    def is_set(self) -> bool:
+        return super().is_set() or bool(self.worker is not None and self.worker.abort_requested)
+
+
 @dataclass
 class _Run:
     """One Denoise run in progress."""
 
     worker: Any
-    cancel: threading.Event
+    cancel: _StopFlag
     bar: cancelable_progress
     source_name: str
     properties: dict[str, Any]
@@ -483,10 +492,11 @@ class FM2SWidget(QWidget):
             return
         assert layer is not None
         self.save()
-        cancel = threading.Event()
+        cancel = _StopFlag()
         bar = cancelable_progress(total=0, desc=f"FM2S: {layer.name}")
         worker = create_worker(iter_denoise, np.asarray(layer.data), p, cancel=cancel,
                                _start_thread=False, _ignore_errors=True, **self.run_options())
+        cancel.worker = worker
         self._run = _Run(worker, cancel, bar, layer.name, _layer_properties(layer))
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_outcome)
