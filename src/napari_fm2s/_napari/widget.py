@@ -139,6 +139,7 @@ class FM2SWidget(QWidget):
         self._loading = False  # True while the controls are filled programmatically
         self._run: Optional[_Run] = None
         self._preview_worker: Any = None
+        self._preview_request: tuple[tuple, Optional[Preset]] = ((), None)
         self._preview_pending = False
         self._preview_source: tuple[Any, Optional[NoisePreview]] = (None, None)
         self._draw = 0
@@ -445,13 +446,14 @@ class FM2SWidget(QWidget):
                 return None, e
 
         worker = create_plain_worker(compute, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda out: self._show_preview(key, p, *out))
+        # bound methods, not lambdas: Qt drops the connections if the widget is deleted
+        worker.returned.connect(self._show_preview)
         worker.finished.connect(self._preview_done)
-        self._preview_worker = worker
+        self._preview_worker, self._preview_request = worker, (key, p)
         worker.start()
 
-    def _show_preview(self, key: tuple, p: Preset, source: Optional[NoisePreview],
-                      result: Any) -> None:
+    def _show_preview(self, out: tuple[Optional[NoisePreview], Any]) -> None:
+        (key, p), (source, result) = self._preview_request, out
         if not self.preview_check.isChecked():
             return
         if source is None:
