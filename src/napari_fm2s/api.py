@@ -11,6 +11,7 @@ from .hooks import CancelLike, ProgressFn, cancel_checker
 from .inference import INFERENCE_TILE, apply
 from .intensity import to_unit
 from .presets import TUNABLE, Preset, get_preset
+from .stack import check_dtype, denoise_nd, is_lazy
 from .training import MODES, fit
 
 _INT_PARAMS = ("stride", "filter_size", "channels", "samples", "steps_per_sample",
@@ -91,20 +92,13 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
         arr = np.asarray(image)
     except Exception as e:  # ragged lists and the like
         raise ValueError(f"could not read the image as an array: {e}") from e
-    if arr.dtype == bool:
-        raise ValueError("image is boolean (a mask?): FM2S needs intensities; "
-                         "convert it to a number type if it really is an image")
-    if np.iscomplexobj(arr):
-        raise ValueError("image is complex: pass its magnitude (np.abs) or real part")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"image has unsupported dtype {arr.dtype}; "
-                         "pass integer or floating-point intensities")
+    check_dtype(arr.dtype)
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape})")
     plane = arr.reshape([s for s in arr.shape if s != 1]) if arr.ndim != 2 else arr
     if plane.ndim != 2:
         raise ValueError(f"image has shape {arr.shape}: denoise() takes one 2D plane "
-                         "(Y, X); denoise stacks plane by plane for now")
+                         "(Y, X); for stacks pass axes (e.g. axes='TYX') to denoise()")
     if not np.all(np.isfinite(plane)):
         raise ValueError("image contains NaN or infinite values: replace them "
                          "(e.g. np.nan_to_num) before denoising")
@@ -121,28 +115,50 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
     return plane
 
 
-def denoise(image: Any, preset: str | Preset = "confocal", *, mode: str = "paper",
+def _is_nd(image: Any) -> bool:
+    """More than two axes longer than 1 (numpy-like input)."""
+    try:
+        return sum(int(n) > 1 for n in np.shape(image)) > 2
+    except ValueError:  # ragged lists: check_image explains
+        return False
+
+
+def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str] = None,
+            axes: Optional[str] = None, per_plane: bool = False,
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
-            **overrides: Any) -> np.ndarray:
-    """Denoise one 2D fluorescence image with FM2S, trained on the image itself.
+            scheduler: Any = None, **overrides: Any) -> Any:
+    """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
     Args:
-        image: 2D array (singleton axes allowed), any integer or float dtype.
+        image: 2D plane (singleton axes allowed), or an nD stack with ``axes``; numpy, or
+            dask / zarr (then never loaded whole); any integer or float dtype.
         preset: microscope / noise level, see ``napari_fm2s.PRESETS``.
-        mode: ``"paper"`` reproduces the authors' schedule.
+        mode: training schedule, one of ``MODES`` (``"paper"`` reproduces the authors');
+            ``None``: the first of ``MODES`` for a plane, ``"fast"`` (if present) for a stack.
+        axes: one letter per axis, e.g. ``"TYX"``, ``"ZCYX"``, ``"YXS"`` (RGB); ``None``
+            guesses (:func:`napari_fm2s.stack.guess_axes`).  Channels (C, S) get a model
+            each; the planes of the other axes share one, or one each with ``per_plane``.
         seed: random seed (default: the preset's, 3407, so runs are reproducible).
         device: ``"cpu"``, ``"cuda"``, ``"mps"``; ``None`` picks the fastest available.
         progress: ``progress(step, total, loss)`` called after each training step.
         cancel: callable or ``threading.Event``; when set, :class:`DenoiseCancelled` is raised.
+        scheduler: dask scheduler for reading lazy input (``None``: dask's default).
         **overrides: any of ``napari_fm2s.presets.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
-        float32 array of the input's shape, in the input's intensity units.
+        float32 in the input's intensity units, shape and axis order: a numpy array, or
+        for lazy input a lazy dask array (trained already; computing it runs inference
+        chunk by chunk).
     """
-    if mode not in MODES:
+    if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     p = resolve_params(preset, seed=seed, **overrides)
+    if axes is not None or per_plane or is_lazy(image) or _is_nd(image):
+        return denoise_nd(image, p, axes, mode=mode, per_plane=per_plane,
+                          device=pick_device(device), progress=progress, cancel=cancel,
+                          scheduler=scheduler)
+    mode = MODES[0] if mode is None else mode
     plane = check_image(image, p.filter_size)
     dev = pick_device(device)
     cancelled = cancel_checker(cancel)

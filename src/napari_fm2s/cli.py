@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import signal
 import sys
 import time
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
 from .api import MODES, denoise
+from .batch import Outcome, Settings, connect, find_inputs, output_path, run_batch
 from .hooks import DenoiseCancelled
-from .io import READ_SUFFIXES, read_image, write_tiff_atomic
+from .io import is_zarr, write_tiff_atomic
 from .presets import PRESETS
 
 _OVERRIDES = [  # (flag, parameter, type, help)
@@ -30,12 +32,13 @@ _OVERRIDES = [  # (flag, parameter, type, help)
 class ProgressBar:
     """A one-line terminal progress bar with ETA, fed by ``progress(step, total, loss)``."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.label, self.stream, self.width = label, stream, width
+    def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30,
+                 unit: str = "") -> None:
+        self.label, self.stream, self.width, self.unit = label, stream, width, unit
         self.start = time.perf_counter()
         self.last = 0.0
 
-    def __call__(self, step: int, total: int, loss: float) -> None:
+    def __call__(self, step: int, total: int, loss: Optional[float] = None) -> None:
         now = time.perf_counter()
         if step < total and now - self.last < 0.2:
             return
@@ -44,8 +47,9 @@ class ProgressBar:
         elapsed = now - self.start
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         bar = "#" * int(frac * self.width)
+        what = f" loss {loss:.2e}" if loss is not None else f" {self.unit}" if self.unit else ""
         self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {frac:4.0%} "
-                          f"{step}/{total} loss {loss:.2e} ETA {_fmt(eta)} ")
+                          f"{step}/{total}{what} ETA {_fmt(eta)} ")
         if step >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -66,65 +70,92 @@ def _message(e: BaseException) -> str:
     return f"{e.__class__.__name__}: {text}"
 
 
-def _output_path(inp: Path, output: Path, several: bool) -> Path:
-    if several or output.is_dir() or str(output).endswith(("/", "\\")):
-        return output / f"{inp.stem}_fm2s.tif"
-    if output.suffix.lower() not in (".tif", ".tiff"):
-        raise ValueError(f"output {output} must end in .tif or .tiff (results are float32 TIFF)")
-    return output
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {param: getattr(args, param) for _, param, _, _ in _OVERRIDES
+                 if getattr(args, param) is not None}
+    return Settings(preset=args.preset, mode=args.mode, axes=args.axes,
+                    per_plane=args.per_plane, seed=args.seed, device=args.device,
+                    overrides=overrides)
 
 
-def _expand(inputs: Sequence[str]) -> list[Path]:
-    paths: list[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in READ_SUFFIXES)
-            if not found:
-                raise ValueError(f"folder {p} holds no {'/'.join(READ_SUFFIXES)} files")
-            paths.extend(found)
-        else:
-            paths.append(p)
-    return paths
+def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from .samples import synthetic_cells
+
+    out_path = output_path(Path("sample.tif"), Path(args.output), False)
+    bar = None if args.quiet else ProgressBar("sample")
+    result = denoise(synthetic_cells((256, 256))[0], settings.preset, mode=settings.mode,
+                     seed=settings.seed, device=settings.device, progress=bar,
+                     **settings.overrides)
+    write_tiff_atomic(out_path, result)
+    return 0
+
+
+class _Overall:
+    """Per-file lines and an overall progress bar over the files of a batch."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.quiet = total, quiet
+        self.t0 = time.perf_counter()
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+
+    def start(self, i: int, src: Path) -> Optional[tuple]:
+        if self.quiet:
+            return None
+        label = f"[{i + 1}/{self.total}] {src.name}"
+        return ProgressBar(label), ProgressBar(f"{label} writing", unit="parts")
+
+    def done(self, o: Outcome, finished: int, total: int) -> None:
+        self.counts[o.status] += 1
+        if o.status == "failed":
+            print(f"fm2s: error: {o.src}: {_message(o.error)}", file=sys.stderr)
+        elif not self.quiet:
+            what = "exists, skipped (--overwrite to redo)" if o.status == "skipped" \
+                else f"({o.seconds:.1f} s)"
+            print(f"{o.src} -> {o.dst} {what}", file=sys.stderr)
+        if not self.quiet and total > 1:
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / finished * (total - finished)
+            bar = "#" * (30 * finished // total)
+            print(f"fm2s: all files [{bar:<30}] {finished}/{total} ETA {_fmt(eta)}",
+                  file=sys.stderr)
+
+    def summary(self) -> None:
+        if not self.quiet and self.total > 1:
+            c = self.counts
+            print(f"fm2s: {c['done']} denoised, {c['skipped']} skipped, {c['failed']} failed",
+                  file=sys.stderr)
 
 
 def _denoise_cmd(args: argparse.Namespace) -> int:
-    overrides = {param: getattr(args, param) for _, param, _, _ in _OVERRIDES}
-    quiet = args.quiet
+    settings = _settings(args)
     if args.sample:
-        from .samples import synthetic_cells
-
-        jobs: list[tuple[str, object]] = [("sample", None)]
-    else:
-        if not args.inputs:
-            raise ValueError("give at least one INPUT file (or --sample)")
-        jobs = [(str(p), p) for p in _expand(args.inputs)]
+        return _sample_cmd(args, settings)
+    if not args.inputs:
+        raise ValueError("give at least one INPUT file (or --sample)")
+    paths = find_inputs(args.inputs)
     output = Path(args.output)
-    several = len(jobs) > 1
+    several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
+        (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
+        for s in args.inputs)
     if several:
         output.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for label, path in jobs:
+    jobs, failures = [], 0
+    for p in paths:
         try:
-            if path is None:
-                image = synthetic_cells((256, 256))[0]
-                out_path = _output_path(Path("sample.tif"), output, several)
-            else:
-                out_path = _output_path(path, output, several)
-                if out_path.resolve() == Path(path).resolve():
-                    raise ValueError("output would overwrite the input; choose another -o")
-                image = read_image(path)
-            bar = None if quiet else ProgressBar(Path(label).name)
-            t0 = time.perf_counter()
-            result = denoise(image, args.preset, mode=args.mode, seed=args.seed,
-                             device=args.device, progress=bar, **overrides)
-            write_tiff_atomic(out_path, result)
-            if not quiet:
-                print(f"{label} -> {out_path} ({time.perf_counter() - t0:.1f} s)",
-                      file=sys.stderr)
-        except (ValueError, OSError, RuntimeError, MemoryError) as e:
+            jobs.append((p, output_path(p, output, several)))
+        except ValueError as e:
             failures += 1
-            print(f"fm2s: error: {label}: {_message(e)}", file=sys.stderr)
+            print(f"fm2s: error: {p}: {_message(e)}", file=sys.stderr)
+    overall = _Overall(len(jobs), args.quiet)
+    client = connect(args.scheduler) if args.scheduler else None
+    try:
+        outcomes = run_batch(jobs, settings, overwrite=args.overwrite, client=client,
+                             on_start=overall.start, on_done=overall.done)
+    finally:
+        if client is not None:
+            client.close()
+    overall.summary()
+    failures += sum(o.status == "failed" for o in outcomes)
     return 1 if failures else 0
 
 
@@ -143,12 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
                                      "for fluorescence microscopy images.")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("denoise", help="denoise TIFF/PNG images, write float32 TIFF")
-    d.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    d.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files (TIFF, PNG, zarr / OME-Zarr), folders or globs")
     d.add_argument("-o", "--output", required=True,
-                   help="output .tif (one input) or folder (several inputs)")
+                   help="output .tif / .zarr (one input) or folder (several inputs)")
     d.add_argument("--sample", action="store_true", help="denoise a built-in synthetic sample")
     d.add_argument("--preset", default="confocal", help="microscope preset (fm2s presets)")
-    d.add_argument("--mode", default=MODES[0], choices=MODES)
+    d.add_argument("--mode", default=None, choices=MODES,
+                   help=f"training schedule (default: {MODES[0]}; fast for stacks if available)")
+    d.add_argument("--axes", default=None,
+                   help="axes of the inputs, e.g. TYX, ZCYX, YXS (RGB); default: from the "
+                        "file's metadata, else the last two axes are YX (see README)")
+    d.add_argument("--per-plane", action="store_true",
+                   help="train one model per plane instead of one per channel of a stack")
+    d.add_argument("--overwrite", action="store_true",
+                   help="redo outputs that already exist (default: skip them)")
+    d.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask distributed scheduler (e.g. tcp://host:8786) to run on")
     d.add_argument("--seed", type=int, default=None)
     d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"])
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -43,9 +43,20 @@ def intensity_map(x: np.ndarray) -> IntensityMap:
     x = np.asarray(x)
     if x.dtype == np.uint8:
         return IntensityMap(0.0, 255.0, "uint8 / 255")
-    lo = min(0.0, float(np.min(x)))
-    span = float(np.max(x)) - lo
-    if np.issubdtype(x.dtype, np.integer):
+    return map_for_range(x.dtype, float(np.min(x)), float(np.max(x)))
+
+
+def map_for_range(dtype: np.dtype | type, xmin: float, xmax: float) -> IntensityMap:
+    """The mapping of data of ``dtype`` whose values span ``[xmin, xmax]``.
+
+    Lets a whole stack (or a lazy array, from its min and max) share one mapping.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return IntensityMap(0.0, 255.0, "uint8 / 255")
+    lo = min(0.0, float(xmin))
+    span = float(xmax) - lo
+    if np.issubdtype(dtype, np.integer):
         bits = max(8, int(np.ceil(np.log2(span + 1.0))))
         return IntensityMap(lo, float(2**bits - 1), f"integer, {bits}-bit full scale")
     if span <= 0:

@@ -1,15 +1,27 @@
-"""Read TIFF / PNG images and write TIFF atomically (whole or not at all)."""
+"""Read TIFF / PNG / zarr images (large ones lazily) and write TIFF or zarr atomically.
+
+Every writer writes to a hidden temporary name (``.NAME.*.part``) in the output's folder
+and renames it to ``NAME`` only once complete, so an output is whole or absent.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
+import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
+ZARR_SUFFIX = ".zarr"
+#: TIFF files larger than this are read lazily (page by page) rather than whole.
+LAZY_BYTES = 1 << 30
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -47,29 +59,290 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                      f"use one of {', '.join(READ_SUFFIXES)}")
 
 
-def write_tiff_atomic(path: str | os.PathLike, data: np.ndarray) -> Path:
-    """Write ``data`` to ``path`` as TIFF via a temporary file in the same folder.
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    log = logging.getLogger("tifffile")
+    level, log.level = log.level, logging.CRITICAL
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
-    The file appears under its final name only once it is complete; on any error
-    (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+
+def is_zarr(path: str | os.PathLike) -> bool:
+    """A ``.zarr`` path, or a folder holding zarr metadata."""
+    path = Path(path)
+    if path.suffix.lower() == ZARR_SUFFIX:
+        return True
+    return path.is_dir() and any((path / n).exists() for n in (".zarray", ".zgroup", "zarr.json"))
+
+
+@dataclass
+class Opened:
+    """An input image: data (numpy, or dask when lazy) and what its file says about it."""
+
+    data: Any
+    labels: Optional[list[str]] = None  # axis names from the metadata (tifffile / OME-Zarr)
+    kind: str = "tiff"  # "tiff", "png", "zarr" or "ome-zarr"
+    ome: Optional[dict] = None  # OME-Zarr: {"root": key or None, "multiscale": ..., "attrs": ...}
+    zarr_format: Optional[int] = None
+    _close: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def lazy(self) -> bool:
+        return not isinstance(self.data, np.ndarray)
+
+    def close(self) -> None:
+        for f in self._close:
+            f()
+        self._close.clear()
+
+
+def _ome_multiscale(attrs: dict) -> tuple[Optional[str], Optional[dict]]:
+    """(key holding the OME metadata or None, first multiscale entry) of group ``attrs``."""
+    for root in ("ome", None):
+        meta = attrs.get(root, {}) if root else attrs
+        ms = meta.get("multiscales") if isinstance(meta, dict) else None
+        if isinstance(ms, list) and ms and isinstance(ms[0], dict):
+            return root, ms[0]
+    return None, None
+
+
+def _open_zarr(path: Path) -> Opened:
+    import dask.array as da
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as e:
+        raise ValueError(f"cannot read {path} as zarr: {e.__class__.__name__}: {e}") from e
+    fmt = int(getattr(getattr(node, "metadata", None), "zarr_format", 2) or 2)
+    if isinstance(node, zarr.Array):
+        return Opened(da.from_zarr(node), kind="zarr", zarr_format=fmt)
+    attrs = dict(node.attrs)
+    root, ms = _ome_multiscale(attrs)
+    if ms is None or not ms.get("datasets"):
+        arrays = sorted(k for k, _ in node.arrays()) if hasattr(node, "arrays") else []
+        hint = f" (it holds {', '.join(arrays)}: give e.g. {path / arrays[0]})" if arrays else ""
+        raise ValueError(f"{path} is a zarr group without OME-Zarr multiscales metadata; "
+                         f"give the path of one array inside it{hint}")
+    level0 = ms["datasets"][0]["path"]
+    arr = node[level0]
+    names = [a["name"] if isinstance(a, dict) else str(a) for a in ms.get("axes", [])]
+    ome = {"root": root, "multiscale": ms, "attrs": attrs.get(root, {}) if root else {}}
+    return Opened(da.from_zarr(arr), labels=names or None, kind="ome-zarr", ome=ome,
+                  zarr_format=fmt)
+
+
+def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
+    """Open a TIFF, PNG or zarr / OME-Zarr image; ValueError if it cannot be read.
+
+    zarr is always lazy (dask); a TIFF whose data exceeds ``lazy_bytes`` is opened lazily
+    too (page-wise, through tifffile's zarr store); anything else is read into memory.
+    Axis names from the metadata go to :attr:`Opened.labels`.  Call ``close()`` when done.
     """
+    path = Path(path)
+    if is_zarr(path):
+        if not path.exists():
+            raise ValueError(f"{path} does not exist")
+        return _open_zarr(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".tif", ".tiff") or not path.is_file():
+        return Opened(read_image(path), kind="png" if suffix == ".png" else "tiff")
     import tifffile
 
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
+            series = tf.series[0]
+            labels, nbytes = list(series.axes), int(series.nbytes)
+            if nbytes <= lazy_bytes:
+                arr = series.asarray()
+                if arr.size == 0:
+                    raise ValueError(f"cannot read {path}: no image data "
+                                     "(corrupt or truncated file?)")
+                return Opened(arr, labels=labels)
+        import dask.array as da
+        import zarr
+
+        with _quiet_tifffile():
+            store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        opened = Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels,
+                        _close=[store.close])
+        return opened
+    except ValueError:
+        raise
+    except Exception as e:  # corrupt or truncated files raise many kinds of errors
+        raise ValueError(f"cannot read {path}: {e.__class__.__name__}: {e}") from e
+
+
+def stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Leftover temporary files / folders of ``path`` (from a killed run)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    return sorted(folder.glob(f".{_glob_escape(path.name)}.*.part"))
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def remove_stale_parts(path: str | os.PathLike) -> None:
+    """Delete what a killed run left of ``path`` (only ``.NAME.*.part`` entries)."""
+    for p in stale_parts(path):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+def _remove(p: str | os.PathLike) -> None:
+    p = Path(p)
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` when the block succeeds.
+
+    On any error (or KeyboardInterrupt) the temporary is removed and ``path`` is untouched.
+    An existing ``path`` is replaced (a folder via a rename-aside, removed afterwards).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"output folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    try:
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=folder))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
         os.close(fd)
-        tifffile.imwrite(tmp, data)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        tmp = Path(name)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~umask)  # mkstemp's are private
+        yield tmp
+        if not directory:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        if directory and path.exists():
+            old = folder / f".{path.name}.{secrets.token_hex(4)}.old.part"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _remove(tmp)
         raise
+
+
+def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str]:
+    """Axis order putting Y, X (and an RGB(A) S) last; the axes and photometric it gives."""
+    rgb = "S" in axes and axes.index("S") == len(axes) - 1 and shape[-1] in (3, 4)
+    tail = [axes.index("Y"), axes.index("X")] + ([len(axes) - 1] if rgb else [])
+    order = [i for i in range(len(axes)) if i not in tail] + tail
+    return order, "".join(axes[i] for i in order), "rgb" if rgb else "minisblack"
+
+
+def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
+                      scheduler: Any = None,
+                      progress: Optional[Callable[[int, int], None]] = None) -> Path:
+    """Write ``data`` to ``path`` as TIFF via a temporary file in the same folder.
+
+    The file appears under its final name only once it is complete; on any error
+    (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+    With ``axes``, the image is written page by page (Y, X and an RGB(A) S axis last,
+    the axes in the metadata): a lazy dask ``data`` is computed one page at a time with
+    ``scheduler``, and ``progress(pages_done, pages)`` follows.
+    """
+    import tifffile
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        if axes is None:
+            tifffile.imwrite(tmp, np.asarray(data))
+        else:
+            order, out_axes, photometric = _tiff_layout(tuple(data.shape), axes)
+            arr = data.transpose(order)
+            page_nd = 3 if photometric == "rgb" else 2
+            lead = tuple(arr.shape[:-page_nd])
+            n = int(np.prod(lead, dtype=np.int64))
+
+            def pages() -> Iterator[np.ndarray]:
+                for i, idx in enumerate(np.ndindex(lead)):
+                    page = arr[idx]
+                    if not isinstance(page, np.ndarray):
+                        page = page.compute(scheduler=scheduler)
+                    yield np.ascontiguousarray(page, dtype=arr.dtype)
+                    if progress is not None:
+                        progress(i + 1, n)
+
+            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * np.dtype(arr.dtype).itemsize
+            tifffile.imwrite(tmp, pages(), shape=arr.shape, dtype=arr.dtype,
+                             photometric=photometric, metadata={"axes": out_axes},
+                             bigtiff=nbytes > 2**32 - 2**25)
+    return path
+
+
+def _zarr_kwargs(fmt: Optional[int]) -> dict:
+    import zarr
+
+    major = int(zarr.__version__.split(".")[0])
+    return {"zarr_format": fmt} if major >= 3 and fmt else {}
+
+
+def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = None,
+                      zarr_format: Optional[int] = None, name: str = "",
+                      scheduler: Any = None,
+                      progress: Optional[Callable[[int, int], None]] = None) -> Path:
+    """Write ``data`` (numpy or dask) to a zarr folder ``path``, whole or not at all.
+
+    With ``ome`` (from :func:`open_image` of an OME-Zarr input) the output is an OME-Zarr
+    group of the same format and axes holding one resolution level, ``0``; otherwise a
+    plain zarr array.  Dask data is stored slab by slab along the first axis (each slab's
+    chunks in parallel with ``scheduler``); ``progress(slabs_done, slabs)`` follows.
+    """
+    import dask.array as da
+    import zarr
+
+    path = Path(path)
+    shape = tuple(int(s) for s in data.shape)
+    if isinstance(data, np.ndarray):
+        chunks = tuple([1] * (len(shape) - 2) + [min(s, 1024) for s in shape[-2:]])
+        data = da.from_array(data, chunks=chunks)
+    chunks = tuple(int(c) for c in data.chunksize)
+    data = data.rechunk(chunks)
+    kw = _zarr_kwargs(zarr_format)
+    with atomic_output(path, directory=True) as tmp:
+        if ome is not None:
+            group = zarr.open_group(str(tmp), mode="w", **kw)
+            ms = dict(ome["multiscale"])
+            level0 = dict(ms["datasets"][0], path="0")
+            ms.update(datasets=[level0], name=name or ms.get("name", ""))
+            ms.pop("type", None)  # the downsampling method no longer applies
+            attrs = {"multiscales": [ms]}
+            if ome.get("root"):
+                root = {k: v for k, v in dict(ome.get("attrs", {})).items() if k != "omero"}
+                root.update(attrs)
+                attrs = {ome["root"]: root}
+            group.attrs.update(attrs)
+            target = zarr.open_array(store=str(tmp), path="0", mode="w", shape=shape,
+                                     chunks=chunks, dtype=data.dtype, **kw)
+        else:
+            target = zarr.open_array(store=str(tmp), mode="w", shape=shape, chunks=chunks,
+                                     dtype=data.dtype, **kw)
+        bounds = np.cumsum((0,) + data.chunks[0]) if data.ndim else [0, 0]
+        n = len(bounds) - 1
+        for i in range(n):
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            region = (slice(a, b),) + (slice(None),) * (data.ndim - 1)
+            da.store(data[a:b], target, regions=region, lock=False, scheduler=scheduler)
+            if progress is not None:
+                progress(i + 1, n)
     return path

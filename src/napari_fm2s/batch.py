@@ -1,0 +1,224 @@
+"""Batch denoising of files: inputs from folders and globs, resumable, atomic outputs.
+
+One file is one job (:func:`denoise_file`): open (lazily when large or zarr), denoise with
+:func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary name, rename.  An output
+that exists is complete, so a batch is resumed by running it again (existing outputs are
+skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
+cluster: each TIFF / PNG job as one task on a worker, each zarr job trained here with its
+inference chunks computed by the cluster's workers (which must see the same file system).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
+                 remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
+from .stack import check_axes, guess_axes
+
+WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job needs besides its paths (picklable, for cluster workers)."""
+
+    preset: str = "confocal"
+    mode: Optional[str] = None
+    axes: Optional[str] = None
+    per_plane: bool = False
+    seed: Optional[int] = None
+    device: Optional[str] = None
+    overrides: dict = field(default_factory=dict)
+    lazy_bytes: int = LAZY_BYTES
+
+
+def _is_input(p: Path) -> bool:
+    return (p.is_file() and p.suffix.lower() in READ_SUFFIXES) or (p.is_dir() and is_zarr(p))
+
+
+def find_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files, folders (their image files and ``.zarr`` folders) and globs, in order.
+
+    A path that does not exist is kept (its job then fails with a clear message); a glob
+    or a folder that matches no image is an error.
+    """
+    paths: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir() and not is_zarr(p):
+            found = sorted(q for q in p.iterdir() if _is_input(q))
+            if not found:
+                raise ValueError(f"folder {p} holds no {'/'.join(READ_SUFFIXES + (ZARR_SUFFIX,))}"
+                                 " images")
+            paths.extend(found)
+        elif not p.exists() and glob.has_magic(s):
+            found = sorted(Path(q) for q in glob.glob(s) if _is_input(Path(q)))
+            if not found:
+                raise ValueError(f"no images match {s!r}")
+            paths.extend(found)
+        else:
+            paths.append(p)
+    seen: set[Path] = set()
+    unique = []
+    for p in paths:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_path(src: Path, output: Path, several: bool) -> Path:
+    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``."""
+    dst = _output_path(src, output, several)
+    if src.exists() and dst.resolve() == src.resolve():
+        raise ValueError("output would overwrite the input; choose another -o")
+    return dst
+
+
+def _output_path(src: Path, output: Path, several: bool) -> Path:
+    if several or output.is_dir() and not is_zarr(output) or str(output).endswith(("/", "\\")):
+        if is_zarr(src):
+            name = src.name[:-len(ZARR_SUFFIX)] if src.name.lower().endswith(ZARR_SUFFIX) \
+                else src.name
+            ome = name.lower().endswith(".ome")
+            return output / f"{name[:-4] if ome else name}_fm2s{'.ome' if ome else ''}.zarr"
+        return output / f"{src.stem}_fm2s.tif"
+    if output.suffix.lower() not in WRITE_SUFFIXES:
+        raise ValueError(f"output {output} must end in .tif, .tiff or .zarr "
+                         "(results are float32 TIFF or zarr)")
+    return output
+
+
+def denoise_file(src: Path, dst: Path, settings: Settings, overwrite: bool = False,
+                 progress: Optional[Callable[[int, int, float], None]] = None,
+                 write_progress: Optional[Callable[[int, int], None]] = None,
+                 scheduler: Any = "threads") -> str:
+    """Denoise one file into ``dst``; ``"skipped"`` if ``dst`` exists (and not overwrite).
+
+    ``scheduler`` computes the chunks of lazy (zarr or large TIFF) input: ``"threads"``
+    (here), or a ``distributed.Client``.  Returns ``"done"`` or ``"skipped"``.
+    """
+    from .api import denoise
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not overwrite:
+        return "skipped"
+    if src.exists() and dst.resolve() == src.resolve():
+        raise ValueError("output would overwrite the input; choose another -o")
+    remove_stale_parts(dst)
+    opened = open_image(src, settings.lazy_bytes)
+    try:
+        shape, dtype = tuple(opened.data.shape), opened.data.dtype
+        axes = check_axes(settings.axes, shape) if settings.axes else None
+        if axes is None and (opened.labels is not None or opened.lazy or len(shape) > 2):
+            axes = guess_axes(shape, dtype, labels=opened.labels)
+        result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
+                         per_plane=settings.per_plane, seed=settings.seed,
+                         device=settings.device, progress=progress, scheduler=scheduler,
+                         **settings.overrides)
+        if dst.suffix.lower() == ZARR_SUFFIX:
+            write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
+                              name=dst.name, scheduler=scheduler, progress=write_progress)
+        else:
+            write_tiff_atomic(dst, result, axes=axes, scheduler=scheduler,
+                              progress=write_progress)
+    finally:
+        opened.close()
+    return "done"
+
+
+@dataclass
+class Outcome:
+    """What happened to one job: ``status`` is "done", "skipped" or "failed"."""
+
+    src: Path
+    dst: Optional[Path]
+    status: str
+    seconds: float = 0.0
+    error: Optional[BaseException] = None
+
+
+def connect(address: str) -> Any:
+    """A ``distributed.Client`` for the scheduler at ``address``; ValueError if unreachable."""
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise ValueError("--scheduler needs the 'distributed' package: "
+                         "pip install 'napari-fm2s[distributed]'") from e
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as e:
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {e}") from e
+
+
+def run_batch(jobs: Sequence[tuple[Path, Path]], settings: Settings, overwrite: bool = False,
+              client: Any = None,
+              on_start: Optional[Callable[[int, Path], Any]] = None,
+              on_done: Optional[Callable[[Outcome, int, int], None]] = None) -> list[Outcome]:
+    """Run ``(src, dst)`` jobs in order; ``client``: a ``distributed.Client`` or ``None``.
+
+    ``on_start(i, src)`` may return ``(progress, write_progress)`` callbacks for a job run
+    here; ``on_done(outcome, finished, total)`` is called as each job ends.  Failures are
+    recorded, not raised (KeyboardInterrupt is).
+    """
+    outcomes: list[Outcome] = []
+    total = len(jobs)
+
+    def finish(o: Outcome) -> None:
+        outcomes.append(o)
+        if on_done is not None:
+            on_done(o, len(outcomes), total)
+
+    def local(i: int, src: Path, dst: Path, scheduler: Any) -> None:
+        if Path(dst).exists() and not overwrite:
+            finish(Outcome(src, dst, "skipped"))
+            return
+        cbs = on_start(i, src) if on_start is not None else None
+        prog, wprog = cbs if cbs else (None, None)
+        t0 = time.perf_counter()
+        try:
+            status = denoise_file(src, dst, settings, overwrite, prog, wprog, scheduler)
+            finish(Outcome(src, dst, status, time.perf_counter() - t0))
+        except (ValueError, OSError, RuntimeError, MemoryError) as e:
+            finish(Outcome(src, dst, "failed", time.perf_counter() - t0, e))
+
+    if client is None:
+        for i, (src, dst) in enumerate(jobs):
+            local(i, src, dst, "threads")
+        return outcomes
+
+    from distributed import as_completed
+
+    futures = {}
+    started = time.perf_counter()
+    for src, dst in jobs:
+        if is_zarr(src):
+            continue
+        if Path(dst).exists() and not overwrite:
+            finish(Outcome(src, dst, "skipped"))
+            continue
+        fut = client.submit(denoise_file, src, dst, settings, overwrite, pure=False,
+                            key=f"fm2s-{os.fspath(dst)}-{time.time_ns()}")
+        futures[fut] = (src, dst)
+    try:
+        for i, (src, dst) in enumerate(jobs):  # zarr: train here, chunks on the cluster
+            if is_zarr(src):
+                local(i, src, dst, client)
+        for fut in as_completed(list(futures)):
+            src, dst = futures[fut]
+            try:
+                status = fut.result()
+                finish(Outcome(src, dst, status, time.perf_counter() - started))
+            except (ValueError, OSError, RuntimeError, MemoryError) as e:
+                finish(Outcome(src, dst, "failed", time.perf_counter() - started, e))
+    finally:
+        for fut in futures:
+            fut.cancel()
+    return outcomes
