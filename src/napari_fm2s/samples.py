@@ -31,9 +31,10 @@ def synthetic_cells(shape: tuple[int, int] = (256, 256), seed: int = 0, photons:
         t = np.linspace(0, 1, 4 * max(h, w))
         p0 = rng.uniform(0, 1, 2) * (h, w)
         ang = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.01, t.size))
-        ys = np.clip(p0[0] + np.cumsum(np.sin(ang)) * 0.5, 0, h - 1).astype(int)
-        xs = np.clip(p0[1] + np.cumsum(np.cos(ang)) * 0.5, 0, w - 1).astype(int)
-        img[ys, xs] += rng.uniform(1.0, 2.0)
+        ys = np.floor(p0[0] + np.cumsum(np.sin(ang)) * 0.5).astype(int)
+        xs = np.floor(p0[1] + np.cumsum(np.cos(ang)) * 0.5).astype(int)
+        inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)  # leaving the image ends it
+        img[ys[inside], xs[inside]] += rng.uniform(1.0, 2.0)
     img = gaussian_filter(img, 1.5) + 0.03
     img /= img.max()
     full = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
