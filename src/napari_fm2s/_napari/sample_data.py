@@ -9,7 +9,7 @@ from ..samples import synthetic_cells
 
 def sample_cells() -> list[tuple]:
     """Noisy 8-bit cells (512x512, shot + read noise) and the clean image, for comparison."""
-    noisy, clean = synthetic_cells((512, 512), seed=1)
+    noisy, clean = synthetic_cells((512, 512), seed=1, clip_filaments=False)
     # one display range for both, set by the bright structures, so dim cells are visible
     limits = [0.0, float(np.percentile(clean, 99.9))]
     return [
