@@ -10,5 +10,5 @@ def noisy_small() -> np.ndarray:
     return synthetic_cells((64, 64), seed=3)[0]
 
 
-#: Keeps paper-mode tests to a few dozen steps.
-FAST = {"samples": 3, "steps_per_sample": 2}
+#: Keeps paper- and fast-mode tests to a few dozen steps.
+FAST = {"samples": 3, "steps_per_sample": 2, "fast_steps": 10}

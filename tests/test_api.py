@@ -43,7 +43,7 @@ def test_deterministic_with_seed(noisy_small):
 
 def test_training_beats_noisy_on_synthetic():
     noisy, clean = synthetic_cells((96, 96), seed=2)
-    out = denoise(noisy, samples=30)
+    out = denoise(noisy, mode="paper", samples=30)
 
     def psnr(x):
         return 10 * np.log10(255**2 / np.mean((x.astype(float) - clean) ** 2))
@@ -53,7 +53,7 @@ def test_training_beats_noisy_on_synthetic():
 
 def test_progress_reports_every_step(noisy_small):
     calls = []
-    denoise(noisy_small, progress=lambda s, t, l: calls.append((s, t, l)), **FAST)
+    denoise(noisy_small, mode="paper", progress=lambda s, t, l: calls.append((s, t, l)), **FAST)
     total = 5 + FAST["samples"] * FAST["steps_per_sample"]
     assert [c[0] for c in calls] == list(range(1, total + 1))
     assert all(c[1] == total and np.isfinite(c[2]) for c in calls)
@@ -71,7 +71,7 @@ def test_cancel(noisy_small, kind):
 
     cancel = ev if kind == "event" else ev.is_set
     with pytest.raises(DenoiseCancelled):
-        denoise(noisy_small, progress=progress, cancel=cancel, **FAST)
+        denoise(noisy_small, mode="paper", progress=progress, cancel=cancel, **FAST)
     assert seen == [1, 2, 3]
 
 
@@ -86,7 +86,8 @@ def test_cancel(noisy_small, kind):
     (np.full((32, 32), np.nan, np.float32), "NaN"),
     (np.where(np.eye(32) > 0, np.inf, 1.0), "NaN or infinite"),
     (np.random.default_rng(0).random((2, 40)), "smaller than the 3x3"),
-    (np.random.default_rng(0).random((3, 40, 40)), "2D"),
+    (np.random.default_rng(0).random(50), "2D plane"),
+    (np.random.default_rng(0).random((2,) * 6 + (40, 40)), "cannot guess the axes"),
     ([[1, 2], [3]], "array"),
 ])
 def test_bad_input_errors(image, match):

@@ -13,7 +13,7 @@ from PIL import Image
 from napari_fm2s.cli import main
 from napari_fm2s.samples import synthetic_cells
 
-SMALL = ["--samples", "2", "--steps-per-sample", "2", "-q"]
+SMALL = ["--samples", "2", "--steps-per-sample", "2", "--fast-steps", "10", "-q"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from .stack import check_dtype, denoise_nd, is_lazy
 from .training import MODES, fit
 
 _INT_PARAMS = ("stride", "filter_size", "channels", "samples", "steps_per_sample",
-               "warmup_steps", "seed")
+               "warmup_steps", "seed", "fast_steps")
 
 
 def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
@@ -76,6 +76,7 @@ def resolve_params(preset: str | Preset = "confocal", seed: Optional[int] = None
         (1 <= p.channels <= 64, "channels must be between 1 and 64"),
         (0 <= p.samples <= 100_000, "samples must be between 0 and 100000"),
         (1 <= p.steps_per_sample <= 1000, "steps_per_sample must be between 1 and 1000"),
+        (1 <= p.fast_steps <= 100_000, "fast_steps must be between 1 and 100000"),
         (0 <= p.warmup_steps <= 100_000, "warmup_steps must be between 0 and 100000"),
         (0 < p.lr <= 1.0, "lr must be in (0, 1]"),
         (0 <= p.seed < 2**63, "seed must be a non-negative integer"),

@@ -25,6 +25,7 @@ _OVERRIDES = [  # (flag, parameter, type, help)
     ("--channels", "channels", int, "channel amplification factor"),
     ("--samples", "samples", int, "noise-injected samples"),
     ("--steps-per-sample", "steps_per_sample", int, "optimizer steps per sample"),
+    ("--fast-steps", "fast_steps", int, "fast mode: training steps"),
     ("--lr", "lr", float, "learning rate"),
 ]
 

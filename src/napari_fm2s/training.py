@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -14,16 +16,18 @@ from .noise import inject, median_target, region_means
 from .presets import Preset
 
 #: Training schedules; the first is the default of ``denoise()``.
-MODES = ("paper",)
+MODES = ("fast", "paper")
 
 
 class _Stepper:
     """One Adam step at a time, with the progress and cancel hooks."""
 
     def __init__(self, net: torch.nn.Module, lr: float, total: int,
-                 progress: Optional[ProgressFn], cancel: CancelLike) -> None:
+                 progress: Optional[ProgressFn], cancel: CancelLike,
+                 lr_at: Optional[Callable[[int], float]] = None) -> None:
         self.net = net
         self.opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.999))
+        self.lr_at = lr_at
         self.total = total
         self.step = 0
         self.progress = progress
@@ -31,6 +35,9 @@ class _Stepper:
 
     def __call__(self, inp: torch.Tensor, target: torch.Tensor) -> None:
         raise_if(self.cancelled)
+        if self.lr_at is not None:
+            for group in self.opt.param_groups:
+                group["lr"] = self.lr_at(self.step)
         self.opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(self.net(inp), target)
         loss.backward()
@@ -65,23 +72,161 @@ def fit_paper(net: torch.nn.Module, raw: torch.Tensor, target: torch.Tensor, p: 
     return net
 
 
+@dataclass(frozen=True)
+class FastSchedule:
+    """Fast mode: batches of random crops with fresh noise at every step, one-cycle lr.
+
+    The number of stage-2 steps is the preset's ``fast_steps`` (tunable).
+    """
+
+    warmup_steps: int = 20  # stage 1: raw crops -> target crops
+    batch: int = 4
+    crop: int = 96
+    lr: float = 5e-3  # peak learning rate
+    flips: bool = True
+
+
+def one_cycle(total: int, peak: float, start: float = 0.1, pct_up: float = 0.1,
+              end: float = 0.01) -> Callable[[int], float]:
+    """Linear rise from ``start*peak`` over ``pct_up`` of the steps, then cosine to ``end*peak``."""
+    up = max(1, int(total * pct_up))
+
+    def lr_at(step: int) -> float:
+        if step < up:
+            return peak * (start + (1 - start) * step / up)
+        t = (step - up) / max(1, total - up)
+        return peak * (end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    return lr_at
+
+
+#: Fast mode reads at most this many pixels for training (tiles on the region grid),
+#: so its cost does not grow with the image or the number of planes.
+POOL_PIXELS = 1 << 19
+#: Approximate side of those tiles (rounded up to a multiple of the stride).
+POOL_TILE = 256
+
+
+def _tiles(shapes: Sequence[tuple[int, int]], stride: int, crop: int, budget: int,
+           gen: torch.Generator) -> list[tuple[int, int, int, int, int]]:
+    """(plane, y, x, h, w) tiles to train on: whole planes if they fit ``budget`` pixels,
+    else random tiles whose origins lie on the stride grid, up to ``budget`` pixels."""
+    if sum(h * w for h, w in shapes) <= budget:
+        return [(i, 0, 0, h, w) for i, (h, w) in enumerate(shapes)]
+    side = stride * math.ceil(POOL_TILE / stride)
+    cands = [(i, y, x, min(side, h - y), min(side, w - x))
+             for i, (h, w) in enumerate(shapes)
+             for y in range(0, h, side) for x in range(0, w, side)]
+    cands = [c for c in cands if min(c[3], c[4]) >= min(crop, side)] or cands
+    chosen, total = [], 0
+    for k in torch.randperm(len(cands), generator=gen).tolist():
+        if total >= budget:
+            break
+        chosen.append(cands[k])
+        total += cands[k][3] * cands[k][4]
+    return chosen
+
+
+class CropSampler:
+    """Random training crops of (raw, median target, region means) from one or more planes.
+
+    ``raws`` are 2D arrays on the [0, 1] scale (numpy, or lazy arrays such as dask:
+    only the chosen tiles are read).  Targets are median-filtered on each tile plus
+    a halo, and region means are taken on the stride grid of the whole plane, so
+    every crop sees exactly what paper mode's whole-image injection sees.
+    """
+
+    def __init__(self, raws: Sequence, filter_size: int, stride: int, crop: int,
+                 generator: torch.Generator, flips: bool = True, budget: int = POOL_PIXELS,
+                 cancelled: Callable[[], bool] = lambda: False) -> None:
+        shapes = [tuple(int(v) for v in r.shape) for r in raws]
+        r = filter_size // 2
+        self.tiles = []
+        for i, y, x, h, w in _tiles(shapes, stride, crop, budget, generator):
+            raise_if(cancelled)
+            H, W = shapes[i]
+            ya, xa, yb, xb = max(0, y - r), max(0, x - r), min(H, y + h + r), min(W, x + w + r)
+            block = np.asarray(raws[i][ya:yb, xa:xb], dtype=np.float32)
+            tgt = median_target(block, filter_size)[y - ya:y - ya + h, x - xa:x - xa + w]
+            raw = np.ascontiguousarray(block[y - ya:y - ya + h, x - xa:x - xa + w])
+            t = torch.from_numpy(np.ascontiguousarray(tgt))
+            means = region_means(t[None, None], stride)[0, 0]
+            self.tiles.append(torch.stack([torch.from_numpy(raw), t, means]))
+        self.crop = min([crop] + [min(t.shape[1:]) for t in self.tiles])
+        self.weights = torch.tensor([float(t.shape[1] * t.shape[2]) for t in self.tiles])
+        self.gen = generator
+        self.flips = flips
+
+    def _int(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.gen))
+
+    def __call__(self, batch: int) -> torch.Tensor:
+        """batch x 3 x crop x crop: raw, target, region means."""
+        c = self.crop
+        picks = torch.multinomial(self.weights, batch, replacement=True, generator=self.gen)
+        out = []
+        for k in picks.tolist():
+            tile = self.tiles[k]
+            y, x = self._int(tile.shape[1] - c + 1), self._int(tile.shape[2] - c + 1)
+            block = tile[:, y:y + c, x:x + c]
+            if self.flips:
+                dims = [d for d, f in ((1, self._int(2)), (2, self._int(2))) if f]
+                if dims:
+                    block = block.flip(dims)
+            out.append(block)
+        return torch.stack(out)
+
+
+def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
+             sched: FastSchedule = FastSchedule(), progress: Optional[ProgressFn] = None,
+             cancel: CancelLike = None) -> torch.nn.Module:
+    """Fast mode: the paper's two stages on batches of random crops.
+
+    The cost does not depend on the image size.  Stage 1 maps raw crops to their
+    targets; stage 2 draws a fresh noise-injected batch at every step.
+    """
+    dev = net.conv1.weight.device
+    gen = sampler.gen
+    total = sched.warmup_steps + p.fast_steps
+    step = _Stepper(net, sched.lr, total, progress, cancel, one_cycle(total, sched.lr))
+    n = p.channels
+    net.train()
+    for i in range(total):
+        b = sampler(sched.batch).to(dev)
+        tgt = b[:, 1:2].expand(-1, n, -1, -1)
+        if i < sched.warmup_steps:
+            inp = b[:, 0:1].expand(-1, n, -1, -1)
+        else:
+            inp = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen,
+                         means=b[:, 2:3])
+        step(inp, tgt)
+    return net
+
+
 def _stack(planes: Sequence[np.ndarray], n: int, dev: torch.device) -> torch.Tensor:
     """B x n x H x W tensor: planes as a batch, each repeated n times (channel amplification)."""
     return torch.from_numpy(np.stack(planes))[:, None].repeat(1, n, 1, 1).to(dev)
 
 
-def fit(raws: Sequence[np.ndarray], p: Preset, mode: str = "paper",
+def fit(raws: Sequence[np.ndarray], p: Preset, mode: str = "fast",
         device: torch.device | str = "cpu", progress: Optional[ProgressFn] = None,
-        cancel: CancelLike = None) -> FM2SNet:
+        cancel: CancelLike = None, schedule: FastSchedule = FastSchedule()) -> FM2SNet:
     """Train one network on one or more 2D planes on the [0, 1] scale that share their noise.
 
-    The median targets are computed here.  ``paper`` mode uses all planes (same
-    shape) as one batch.
+    The median targets are computed here.  ``fast`` mode samples crops from a bounded
+    pool of tiles (:class:`CropSampler`); ``paper`` mode uses all planes (same shape)
+    as one batch.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cancelled = cancel_checker(cancel)
     dev = torch.device(device)
+    if mode == "fast":
+        net = make_network(p.channels, p.seed, dev)
+        gen = torch.Generator().manual_seed(int(p.seed))
+        sampler = CropSampler(raws, p.filter_size, p.stride, schedule.crop, gen,
+                              schedule.flips, cancelled=cancelled)
+        return fit_fast(net, sampler, p, schedule, progress, cancelled)
     targets = []
     for raw in raws:
         raise_if(cancelled)

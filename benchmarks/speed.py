@@ -1,0 +1,102 @@
+"""Fast vs paper mode: time and PSNR per image, training-time scaling, inference memory.
+
+    python benchmarks/speed.py                       # paper side by side on Confocal_FISH_1
+    python benchmarks/speed.py --paper-images '*_1'  # paper side by side on every image
+
+Paper-mode rows not run side by side are read from benchmarks/results/paper_fmd.jsonl
+(earlier `benchmarks/fmd.py --mode paper --json ...` runs) and marked "(earlier)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import DEFAULT_DATA, find_images, load_json, score  # noqa: E402
+
+from napari_fm2s import denoise  # noqa: E402
+from napari_fm2s.api import resolve_params  # noqa: E402
+from napari_fm2s.samples import synthetic_cells  # noqa: E402
+from napari_fm2s.training import fit  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "paper_fmd.jsonl"
+
+_MEM_CHILD = """
+import resource, sys, numpy as np, torch
+from napari_fm2s.inference import apply, INFERENCE_TILE
+from napari_fm2s.network import make_network
+n = int(sys.argv[1])
+img = np.random.default_rng(0).random((n, n), dtype=np.float32)
+net = make_network(2, 0)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = apply(net, img, tile=INFERENCE_TILE)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - base) / 1024, img.nbytes / 2**20 * 2)
+"""
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--images", default="Confocal*_1,TwoPhoton*_1,WideField*_1")
+    ap.add_argument("--paper-images", default="Confocal_FISH_1",
+                    help="images on which paper mode runs side by side ('' for none)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = ap.parse_args()
+    earlier = {r["image"]: r for r in load_json(RESULTS) if r.get("mode") == "paper"
+               and r.get("samples") is None}
+    pats = [s for s in args.paper_images.split(",") if s]
+
+    print(f"{'image':<20} {'paper s':>8} {'fast s':>7} {'ratio':>6} {'paper dB':>9} "
+          f"{'fast dB':>8} {'diff':>6}", flush=True)
+    rows = []
+    for it in find_images(args.data, args.images):
+        noisy, gt = it.load()
+        fast, t_fast = _timed(lambda: denoise(noisy, it.preset, mode="fast"))
+        f_psnr = score(fast, gt)[0]
+        if any(fnmatch.fnmatch(it.name, q) for q in pats):
+            paper, t_paper = _timed(lambda: denoise(noisy, it.preset, mode="paper"))
+            p_psnr, note = score(paper, gt)[0], ""
+        elif it.name in earlier:
+            t_paper, p_psnr, note = earlier[it.name]["time_s"], earlier[it.name]["psnr"], " (earlier)"
+        else:
+            t_paper, p_psnr, note = float("nan"), float("nan"), " (no paper run)"
+        rows.append((p_psnr, f_psnr))
+        print(f"{it.name:<20} {t_paper:8.1f} {t_fast:7.1f} {t_paper / t_fast:6.1f} {p_psnr:9.3f} "
+              f"{f_psnr:8.3f} {f_psnr - p_psnr:+6.2f}{note}", flush=True)
+    a = np.array(rows)
+    print(f"{'mean':<20} {'':8} {'':7} {'':6} {np.nanmean(a[:, 0]):9.3f} "
+          f"{np.nanmean(a[:, 1]):8.3f} {np.nanmean(a[:, 1] - a[:, 0]):+6.2f}\n", flush=True)
+
+    p = resolve_params("confocal")
+    times = {}
+    for n in (512, 2048):
+        noisy = synthetic_cells((n, n), seed=0)[0].astype(np.float32) / 255
+        _, times[n] = _timed(lambda: fit([noisy], p, mode="fast"))
+    print(f"fast training time: 512x512 {times[512]:.1f} s, 2048x2048 {times[2048]:.1f} s, "
+          f"ratio {times[2048] / times[512]:.2f}", flush=True)
+
+    r = subprocess.run([sys.executable, "-c", _MEM_CHILD, "4096"], capture_output=True,
+                       text=True, check=True)
+    peak, io_mb = (float(v) for v in r.stdout.split())
+    print(f"inference on 4096x4096: peak RSS increase {peak:.0f} MiB "
+          f"(input + output arrays alone: {io_mb:.0f} MiB)")
+    print(json.dumps({"train_512_s": times[512], "train_2048_s": times[2048],
+                      "infer_4096_peak_mib": peak}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+import numpy as np
+import torch
+
+from napari_fm2s import denoise
+from napari_fm2s.noise import median_target, region_means
+from napari_fm2s.samples import synthetic_cells
+from napari_fm2s.training import CropSampler
+
+
+def test_tiles_match_whole_image_target_and_region_grid():
+    rng = np.random.default_rng(0)
+    raw = rng.random((700, 650)).astype(np.float32)
+    gen = torch.Generator().manual_seed(0)
+    s = CropSampler([raw], filter_size=11, stride=75, crop=64, generator=gen, budget=200_000)
+    whole_t = median_target(raw, 11)
+    whole_m = region_means(torch.from_numpy(whole_t)[None, None], 75)[0, 0].numpy()
+    assert 200_000 <= sum(t.shape[1] * t.shape[2] for t in s.tiles) < 200_000 + 300 * 300
+    for tile in s.tiles:
+        # locate the tile by its raw pixels, then compare target and region means there
+        r = tile[0].numpy()
+        ys, xs = np.nonzero((raw == r[0, 0]))
+        (y, x), = [(a, b) for a, b in zip(ys, xs)
+                   if np.array_equal(raw[a:a + r.shape[0], b:b + r.shape[1]], r)]
+        h, w = r.shape
+        assert y % 75 == 0 and x % 75 == 0
+        assert np.array_equal(tile[1].numpy(), whole_t[y:y + h, x:x + w])
+        assert np.allclose(tile[2].numpy(), whole_m[y:y + h, x:x + w], rtol=1e-5)
+
+
+def test_small_image_uses_whole_plane():
+    raw = np.random.default_rng(1).random((100, 120)).astype(np.float32)
+    s = CropSampler([raw], 3, 75, 96, torch.Generator().manual_seed(0))
+    assert len(s.tiles) == 1 and tuple(s.tiles[0].shape) == (3, 100, 120)
+    b = s(5)
+    assert tuple(b.shape) == (5, 3, 96, 96)
+
+
+def test_fast_mode_beats_its_median_target():
+    noisy, clean = synthetic_cells((128, 128), seed=4)
+
+    def psnr(x):
+        return 10 * np.log10(255**2 / np.mean((x.astype(float) - clean) ** 2))
+
+    out = denoise(noisy, "confocal", mode="fast")
+    target = median_target(noisy.astype(np.float32), 3)
+    assert psnr(out) > psnr(target) + 0.5, (psnr(out), psnr(target), psnr(noisy))
