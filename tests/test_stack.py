@@ -21,6 +21,7 @@ from napari_fm2s.io import open_image, write_tiff_atomic, write_zarr_atomic
 from napari_fm2s.samples import synthetic_cells
 from napari_fm2s.stack import (check_axes, denoise_plane, guess_axes, plane_subset,
                                train_windows)
+from napari_fm2s.training import FastSchedule
 
 from .conftest import FAST
 
@@ -85,6 +86,13 @@ def test_tyx_shared_model_trains_once_and_keeps_input():
     assert [c[0] for c in calls] == list(range(1, steps + 1))  # one fit for the stack
     for t in range(3):
         assert abs(out[t].mean() - x[t].mean()) < 0.15 * x[t].mean()
+
+
+def test_stacks_default_to_fast_mode():
+    calls = []
+    denoise(cells(2), progress=lambda s, t, l: calls.append(t), **FAST)
+    assert calls == [FastSchedule().warmup_steps + FAST["fast_steps"]] * len(calls)
+    assert len(calls) == calls[0]  # one fit for the stack, on the fast schedule
 
 
 def test_per_plane_equals_denoising_each_plane():
@@ -165,12 +173,13 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(stack, "MIN_CHUNK", 1)
 
 
-@pytest.mark.parametrize("per_plane", [False, True])
-def test_dask_input_equals_numpy_input(small_chunks, per_plane):
+@pytest.mark.parametrize("per_plane, mode", [(False, "paper"), (True, "paper"),
+                                             (False, None)])  # None: fast, the stack default
+def test_dask_input_equals_numpy_input(small_chunks, per_plane, mode):
     x = cells(3, shape=(70, 61), dtype=np.uint16)
-    ref = denoise(x, axes="TYX", per_plane=per_plane, **TINY)
-    lazy = denoise(da.from_array(x, chunks=(2, 17, 23)), axes="TYX", per_plane=per_plane,
-                   **TINY)
+    kw = dict(FAST, mode=mode, axes="TYX", per_plane=per_plane)
+    ref = denoise(x, **kw)
+    lazy = denoise(da.from_array(x, chunks=(2, 17, 23)), **kw)
     assert isinstance(lazy, da.Array)
     got = lazy.compute()
     assert got.dtype == np.float32
