@@ -80,8 +80,8 @@ class FastSchedule:
     """
 
     warmup_steps: int = 20  # stage 1: raw crops -> target crops
-    batch: int = 4
-    crop: int = 96
+    batch: int = 12
+    crop: int = 48
     lr: float = 5e-3  # peak learning rate
     flips: bool = True
 
@@ -188,6 +188,9 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
     dev = net.conv1.weight.device
     gen = sampler.gen
     total = sched.warmup_steps + p.fast_steps
+    # channels-last halves the time of these small convolutions on CPU (measured)
+    cl = torch.channels_last
+    net.to(memory_format=cl)
     step = _Stepper(net, sched.lr, total, progress, cancel, one_cycle(total, sched.lr))
     n = p.channels
     net.train()
@@ -199,8 +202,8 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
         else:
             inp = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen,
                          means=b[:, 2:3])
-        step(inp, tgt)
-    return net
+        step(inp.contiguous(memory_format=cl), tgt.contiguous(memory_format=cl))
+    return net.to(memory_format=torch.contiguous_format)
 
 
 def _stack(planes: Sequence[np.ndarray], n: int, dev: torch.device) -> torch.Tensor:
