@@ -10,6 +10,8 @@ import torch
 from .hooks import CancelLike, ProgressFn, cancel_checker
 from .inference import INFERENCE_TILE, apply
 from .intensity import to_unit
+from .memory import check_memory, estimate_bytes
+from .model_io import FM2SModel, as_model, check_sink, deliver
 from .presets import TUNABLE, Preset, get_preset
 from .stack import check_dtype, denoise_nd, is_lazy
 from .training import MODES, fit
@@ -128,7 +130,8 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             axes: Optional[str] = None, per_plane: bool = False,
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
-            scheduler: Any = None, **overrides: Any) -> Any:
+            scheduler: Any = None, model: Any = None, save_model: Any = None,
+            **overrides: Any) -> Any:
     """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
     Args:
@@ -145,6 +148,11 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
         progress: ``progress(step, total, loss)`` called after each training step.
         cancel: callable or ``threading.Event``; when set, :class:`DenoiseCancelled` is raised.
         scheduler: dask scheduler for reading lazy input (``None``: dask's default).
+        model: a trained model (:class:`napari_fm2s.model_io.FM2SModel`, or the path of a
+            file written with ``save_model``) to apply instead of training: for other
+            images from the same microscope.  Preset, mode and parameters come from it.
+        save_model: a file path (``.fm2s.safetensors``) to save the trained model to, or a
+            callable receiving it; checked before training starts.
         **overrides: any of ``napari_fm2s.presets.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
@@ -155,15 +163,30 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
     if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     p = resolve_params(preset, seed=seed, **overrides)
-    if axes is not None or per_plane or is_lazy(image) or _is_nd(image):
+    check_sink(save_model)
+    if model is not None:
+        given = sorted(k for k, v in overrides.items() if v is not None)
+        if given or seed is not None:
+            raise ValueError(f"{', '.join(given) or 'seed'}: a saved model is applied as it "
+                             "was trained; training parameters do not go with model")
+        model = as_model(model)
+        p, mode = model.preset, model.mode
+    if model is not None or axes is not None or per_plane or is_lazy(image) or _is_nd(image):
+        dev = pick_device(device)
         return denoise_nd(image, p, axes, mode=mode, per_plane=per_plane,
-                          device=pick_device(device), progress=progress, cancel=cancel,
-                          scheduler=scheduler)
+                          device=dev, progress=progress, cancel=cancel,
+                          scheduler=scheduler, model=model, save_model=save_model,
+                          check_memory=dev.type == "cpu")
     mode = MODES[0] if mode is None else mode
     plane = check_image(image, p.filter_size)
     dev = pick_device(device)
+    if dev.type == "cpu":
+        check_memory(estimate_bytes(plane.size, plane.shape, plane.size, p.channels, mode,
+                                    INFERENCE_TILE))
     cancelled = cancel_checker(cancel)
     raw, imap = to_unit(plane)
     net = fit([raw], p, mode=mode, device=dev, progress=progress, cancel=cancelled)
+    deliver(FM2SModel(p, mode, [net], [imap], dtype=str(plane.dtype), axes="YX",
+                      shape=tuple(np.shape(image))), save_model)
     out = apply(net, raw, tile=INFERENCE_TILE, cancelled=cancelled)
     return imap.from_unit(out).reshape(np.shape(image))

@@ -7,6 +7,7 @@ or napari here.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class Progress:
     step: int
     total: int
     losses: tuple[tuple[int, float], ...]  # (step, loss) of each new step
+    notes: tuple[str, ...] = ()  # warnings logged by the run (e.g. an out-of-memory fallback)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Outcome:
     image: Optional[np.ndarray] = None
     cancelled: bool = False
     error: Optional[BaseException] = None
+    model: Any = None  # the trained FM2SModel (None when a saved model was applied)
 
     @property
     def message(self) -> str:
@@ -47,6 +50,8 @@ def user_message(e: BaseException) -> str:
     """One line for the user; unexpected error types keep their class name."""
     text = " ".join(str(e).split()) or type(e).__name__
     low = text.lower()
+    if isinstance(e, MemoryError) and isinstance(e, ValueError):  # our own, with advice
+        return text
     if isinstance(e, MemoryError) or "out of memory" in low or "can't allocate memory" in low:
         return ("out of memory: use a smaller image (crop it), fewer channels, "
                 "or the CPU device")
@@ -64,7 +69,10 @@ def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Even
     ``cancel``.  Returns an :class:`Outcome`; errors are returned, not raised.
     """
     reports: queue.SimpleQueue = queue.SimpleQueue()
+    notes: queue.SimpleQueue = queue.SimpleQueue()
     result: dict[str, Any] = {}
+    if kwargs.get("model") is None and kwargs.get("save_model") is None:
+        kwargs["save_model"] = lambda m: result.__setitem__("model", m)
 
     def run() -> None:
         try:
@@ -75,7 +83,11 @@ def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Even
             result["error"] = e
 
     helper = threading.Thread(target=run, name="fm2s-denoise", daemon=True)
+    handler = _ThreadNotes(notes)
+    logger = logging.getLogger("napari_fm2s")
+    logger.addHandler(handler)
     helper.start()
+    handler.thread = helper.ident
     step = total = 0
     try:
         while True:
@@ -84,19 +96,37 @@ def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Even
             new = _drain(reports)
             if new:
                 step, total = new[-1][0], new[-1][1]
-            yield Progress(step, total, tuple((s, loss) for s, _, loss in new))
+            yield Progress(step, total, tuple((s, loss) for s, _, loss in new),
+                           tuple(_drain(notes)))
             if not alive:
                 break
     finally:
         if helper.is_alive():  # closed early by the caller: stop the helper
             cancel.set()
             helper.join(timeout=_STOP_WAIT)
+        logger.removeHandler(handler)
     error = result.get("error")
     if isinstance(error, DenoiseCancelled):
         return Outcome(cancelled=True)
     if error is not None:
         return Outcome(error=error)
-    return Outcome(image=result["image"])
+    return Outcome(image=result["image"], model=result.get("model"))
+
+
+class _ThreadNotes(logging.Handler):
+    """Collects the warnings logged by one thread (the helper) as one-line messages."""
+
+    def __init__(self, sink: queue.SimpleQueue) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+        self.thread: Optional[int] = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.thread is None or record.thread == self.thread:
+            try:
+                self.sink.put(record.getMessage())
+            except Exception:  # a bad format string must not break the run
+                pass
 
 
 def _drain(q: queue.SimpleQueue) -> list[tuple[int, int, float]]:

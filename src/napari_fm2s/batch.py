@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from .hooks import DenoiseCancelled
 from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
                  remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
 from .stack import check_axes, guess_axes
@@ -36,6 +37,8 @@ class Settings:
     device: Optional[str] = None
     overrides: dict = field(default_factory=dict)
     lazy_bytes: int = LAZY_BYTES
+    model: Optional[str] = None  # a saved model to apply instead of training
+    save_model: Optional[str] = None  # where to save the trained model (one input only)
 
 
 def _is_input(p: Path) -> bool:
@@ -122,6 +125,7 @@ def denoise_file(src: Path, dst: Path, settings: Settings, overwrite: bool = Fal
         result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
                          per_plane=settings.per_plane, seed=settings.seed,
                          device=settings.device, progress=progress, scheduler=scheduler,
+                         model=settings.model, save_model=settings.save_model,
                          **settings.overrides)
         if dst.suffix.lower() == ZARR_SUFFIX:
             write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
@@ -186,7 +190,9 @@ def run_batch(jobs: Sequence[tuple[Path, Path]], settings: Settings, overwrite: 
         try:
             status = denoise_file(src, dst, settings, overwrite, prog, wprog, scheduler)
             finish(Outcome(src, dst, status, time.perf_counter() - t0))
-        except (ValueError, OSError, RuntimeError, MemoryError) as e:
+        except DenoiseCancelled:
+            raise
+        except Exception as e:  # any failure of one file is recorded; the batch goes on
             finish(Outcome(src, dst, "failed", time.perf_counter() - t0, e))
 
     if client is None:
@@ -216,7 +222,7 @@ def run_batch(jobs: Sequence[tuple[Path, Path]], settings: Settings, overwrite: 
             try:
                 status = fut.result()
                 finish(Outcome(src, dst, status, time.perf_counter() - started))
-            except (ValueError, OSError, RuntimeError, MemoryError) as e:
+            except Exception as e:  # any failure of one file is recorded
                 finish(Outcome(src, dst, "failed", time.perf_counter() - started, e))
     finally:
         for fut in futures:

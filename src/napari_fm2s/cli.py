@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from .api import MODES, denoise
 from .batch import Outcome, Settings, connect, find_inputs, output_path, run_batch
 from .hooks import DenoiseCancelled
 from .io import is_zarr, write_tiff_atomic
+from .model_io import check_model_path, load_model
 from .presets import PRESETS
 
 _OVERRIDES = [  # (flag, parameter, type, help)
@@ -74,9 +76,19 @@ def _message(e: BaseException) -> str:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {param: getattr(args, param) for _, param, _, _ in _OVERRIDES
                  if getattr(args, param) is not None}
+    if args.model is not None:
+        given = [flag for flag, param, _, _ in _OVERRIDES if getattr(args, param) is not None]
+        given += ["--seed"] * (args.seed is not None) + ["--per-plane"] * args.per_plane
+        given += ["--save-model"] * (args.save_model is not None)
+        if given:
+            raise ValueError(f"{', '.join(given)} cannot be used with --model: a saved model "
+                             "is applied as it was trained")
+        load_model(args.model)  # refuse a bad model file before any input is read
+    elif args.save_model is not None:
+        check_model_path(args.save_model)
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
-                    overrides=overrides)
+                    overrides=overrides, model=args.model, save_model=args.save_model)
 
 
 def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,6 +98,7 @@ def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
     bar = None if args.quiet else ProgressBar("sample")
     result = denoise(synthetic_cells((256, 256))[0], settings.preset, mode=settings.mode,
                      seed=settings.seed, device=settings.device, progress=bar,
+                     model=settings.model, save_model=settings.save_model,
                      **settings.overrides)
     write_tiff_atomic(out_path, result)
     return 0
@@ -134,6 +147,9 @@ def _denoise_cmd(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise ValueError("give at least one INPUT file (or --sample)")
     paths = find_inputs(args.inputs)
+    if settings.save_model is not None and len(paths) > 1:
+        raise ValueError("--save-model saves the model of one image: give one INPUT "
+                         "(then apply it to the others with --model)")
     output = Path(args.output)
     several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
         (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
@@ -194,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask distributed scheduler (e.g. tcp://host:8786) to run on")
     d.add_argument("--seed", type=int, default=None)
     d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"])
+    d.add_argument("--save-model", default=None, metavar="PATH",
+                   help="save the trained model (.fm2s.safetensors) to apply to other images")
+    d.add_argument("--model", default=None, metavar="PATH",
+                   help="apply a model saved with --save-model instead of training")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     for flag, param, typ, help_ in _OVERRIDES:
         d.add_argument(flag, dest=param, type=typ, default=None, help=help_)
@@ -210,6 +230,9 @@ def _sigterm(signum: int, frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     old = signal.signal(signal.SIGTERM, _sigterm)
+    warn = _WarningLine()
+    logger = logging.getLogger("napari_fm2s")
+    logger.addHandler(warn)
     try:
         return args.func(args)
     except Exception as e:  # one line, never a traceback
@@ -220,6 +243,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, old)
+        logger.removeHandler(warn)
+
+
+class _WarningLine(logging.Handler):
+    """Core warnings (e.g. an out-of-memory fallback) as ``fm2s: warning: ...`` lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
+        except Exception:  # never let a warning end the run
+            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .hooks import raise_if
+from .memory import with_oom_fallback
 from .network import RECEPTIVE_RADIUS, FM2SNet
 
 #: Halo added around each tile; at least the receptive radius, so tiles are exact.
@@ -30,14 +31,29 @@ def apply(net: FM2SNet, raw: np.ndarray, tile: Optional[int] = None,
     The raw image is the same in every input channel, so the network's first
     layer is collapsed to one input channel (exact).  With ``tile`` set, the
     image is processed in ``tile`` x ``tile`` blocks with a halo of ``HALO``
-    (>= the receptive radius) pixels, which gives the untiled result.
+    (>= the receptive radius) pixels, which gives the untiled result.  When the
+    device runs out of memory, smaller tiles and then the CPU are tried
+    (:func:`napari_fm2s.memory.with_oom_fallback`, with a logged warning).
     """
     assert HALO >= RECEPTIVE_RADIUS
     # channels-last: about twice as fast on CPU for these small convolutions (measured)
     net = net.collapsed().eval().to(memory_format=torch.channels_last)
     device = net.conv1.weight.device
     h, w = raw.shape
-    if tile is None or (h <= tile and w <= tile):
+    nets = {device: net}
+
+    def run(size: int, dev: torch.device) -> np.ndarray:
+        if dev not in nets:
+            nets[dev] = net.to(dev)
+        return _tiled(nets[dev], raw, size, dev, cancelled)
+
+    return with_oom_fallback(run, max(h, w) if tile is None else min(tile, max(h, w)), device)
+
+
+def _tiled(net: FM2SNet, raw: np.ndarray, tile: int, device: torch.device,
+           cancelled: Callable[[], bool]) -> np.ndarray:
+    h, w = raw.shape
+    if h <= tile and w <= tile:
         return _run(net, raw, device)
     out = np.empty((h, w), dtype=np.float32)
     for y0 in range(0, h, tile):

@@ -7,6 +7,7 @@ and renames it to ``NAME`` only once complete, so an output is whole or absent.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -51,8 +52,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             with Image.open(path) as im:
                 im.load()
                 return np.asarray(im)
-    except ValueError:
-        raise
+    except ValueError as e:  # ours say "cannot read"; tifffile's get the file's name
+        if str(e).startswith("cannot read"):
+            raise
+        raise ValueError(f"cannot read {path}: {e} (corrupt or truncated file?)") from e
     except Exception as e:  # corrupt or truncated files raise many kinds of errors
         raise ValueError(f"cannot read {path}: {e.__class__.__name__}: {e}") from e
     raise ValueError(f"{path}: unsupported file type {suffix!r}; "
@@ -169,8 +172,10 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
         opened = Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels,
                         _close=[store.close])
         return opened
-    except ValueError:
-        raise
+    except ValueError as e:  # ours say "cannot read"; tifffile's get the file's name
+        if str(e).startswith("cannot read"):
+            raise
+        raise ValueError(f"cannot read {path}: {e} (corrupt or truncated file?)") from e
     except Exception as e:  # corrupt or truncated files raise many kinds of errors
         raise ValueError(f"cannot read {path}: {e.__class__.__name__}: {e}") from e
 
@@ -216,12 +221,15 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"output folder {folder} does not exist")
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=folder))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=folder))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -237,9 +245,24 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
             _remove(old)
         else:
             os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        if e.errno in _WRITE_ERRNOS:
+            raise _write_error(path, e) from e
+        raise
     except BaseException:
         _remove(tmp)
         raise
+
+
+#: Errors that mean "this output cannot be written here": said in one plain line.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG,
+                 getattr(errno, "EDQUOT", errno.ENOSPC), errno.ENOTDIR, errno.EISDIR}
+
+
+def _write_error(path: Path, e: OSError) -> ValueError:
+    why = e.strerror or str(e)
+    return ValueError(f"cannot write {path}: {why}; nothing was written")
 
 
 def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str]:

@@ -354,14 +354,27 @@ def _infer_lazy(sub: Any, nets: list[FM2SNet], maps: list[IntensityMap],
 def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optional[str] = None,
                per_plane: bool = False, device: torch.device | str = "cpu",
                progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
-               scheduler: Any = None) -> Any:
+               scheduler: Any = None, model: Any = None, save_model: Any = None,
+               check_memory: bool = False) -> Any:
     """Denoise an nD image (see the module docstring); ``p`` is a resolved preset.
 
     Returns float32 in the input's units and axis order: a numpy array for numpy input, a
     lazy dask array for lazy input (the models are trained before this returns; computing
     the array runs inference, chunk by chunk).  ``scheduler`` is the dask scheduler used
     for the statistics and training reads of lazy input (``None``: dask's default).
+    ``model`` (a :class:`~napari_fm2s.model_io.FM2SModel`) is applied instead of training
+    (``p`` is then the model's preset); ``save_model`` (a path or a callable) receives the
+    trained model before inference.  ``check_memory`` refuses (``InsufficientMemory``) an
+    in-memory run whose estimated peak exceeds the available memory.
     """
+    from .model_io import FM2SModel, deliver, intensity_for
+
+    if model is not None and (per_plane or save_model is not None):
+        raise ValueError("a saved model is applied as it is: per_plane and save_model "
+                         "do not go with model")
+    if per_plane and save_model is not None:
+        raise ValueError("save_model saves one model per channel; per_plane trains one per "
+                         "plane, which cannot be saved")
     lazy = is_lazy(image)
     if lazy:
         arr = as_dask(image)
@@ -376,7 +389,7 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
     ax = check_axes(axes, arr.shape) if axes is not None else guess_axes(arr.shape, dtype)
     layout = Layout(ax, tuple(int(s) for s in arr.shape))
     h, w = arr.shape[ax.index("Y")], arr.shape[ax.index("X")]
-    if min(h, w) < p.filter_size:
+    if model is None and min(h, w) < p.filter_size:
         raise ValueError(f"image plane of {h}x{w} (axes {ax}) is smaller than the "
                          f"{p.filter_size}x{p.filter_size} median filter window; use a larger "
                          "image or a smaller filter_size, or check the axes")
@@ -393,6 +406,37 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     prog = _Progress(progress, len(todo) * (n_planes if per_plane else 1))
+    if check_memory and not lazy and model is None:
+        from .memory import check_memory as _check, estimate_bytes
+
+        train_px = min(TRAIN_PIXELS, h * w * (n_planes if per_plane else
+                                              len(plane_subset(n_planes))))
+        _check(estimate_bytes(int(arr.size), (h, w), train_px, p.channels, mode,
+                              INFERENCE_TILE))
+
+    trained: dict[tuple[int, ...], tuple[list[FM2SNet], list[IntensityMap]]] = {}
+    for k, cidx in enumerate(todo):  # train (or take from the model) every channel first
+        sub = work[cidx]
+        raise_if(cancelled)
+        if model is not None:
+            net, saved = model.net_for(k, len(todo))
+            lo, hi, finite = (float(v) for v in _stats(sub, lazy, False, scheduler)[:3])
+            where = f" (channel {layout.channel_name(cidx)})" if cidx else ""
+            if not finite:
+                raise ValueError(f"image{where} contains NaN or infinite values: replace "
+                                 "them (e.g. np.nan_to_num) before denoising")
+            trained[cidx] = ([net], [intensity_for(saved, sub.dtype, lo, hi, where)])
+            continue
+        whole, plane_maps = _maps(layout, cidx, sub, lazy, per_plane, scheduler)
+        nets = _train(sub, lazy, per_plane, whole, plane_maps, p, mode, dev, prog, cancelled,
+                      scheduler)
+        trained[cidx] = (nets, plane_maps if per_plane else [whole])
+    if save_model is not None:
+        deliver(FM2SModel(p, mode, [trained[c][0][0] for c in todo],
+                          [trained[c][1][0] for c in todo], dtype=str(np.dtype(dtype)),
+                          axes=ax, shape=layout.shape,
+                          channel_names=[layout.channel_name(c) or "image" for c in todo]),
+                save_model)
 
     results: dict[tuple[int, ...], Any] = {}
     out = None if lazy else np.empty(work.shape, np.float32)
@@ -404,10 +448,7 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
                 out[cidx] = results.pop(cidx)
             continue
         raise_if(cancelled)
-        whole, plane_maps = _maps(layout, cidx, sub, lazy, per_plane, scheduler)
-        nets = _train(sub, lazy, per_plane, whole, plane_maps, p, mode, dev, prog, cancelled,
-                      scheduler)
-        maps = plane_maps if per_plane else [whole]
+        nets, maps = trained[cidx]
         if lazy:
             results[cidx] = _infer_lazy(sub, nets, maps, cancelled)
         else:

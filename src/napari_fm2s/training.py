@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
+from .memory import free_device_cache, is_oom, log
 from .network import FM2SNet, make_network
 from .noise import inject, median_target, region_means
 from .presets import Preset
@@ -147,7 +148,7 @@ class CropSampler:
             H, W = shapes[i]
             ya, xa, yb, xb = max(0, y - r), max(0, x - r), min(H, y + h + r), min(W, x + w + r)
             block = np.asarray(raws[i][ya:yb, xa:xb], dtype=np.float32)
-            tgt = median_target(block, filter_size)[y - ya:y - ya + h, x - xa:x - xa + w]
+            tgt = median_target(block, filter_size, cancelled)[y - ya:y - ya + h, x - xa:x - xa + w]
             raw = np.ascontiguousarray(block[y - ya:y - ya + h, x - xa:x - xa + w])
             t = torch.from_numpy(np.ascontiguousarray(tgt))
             means = region_means(t[None, None], stride)[0, 0]
@@ -218,12 +219,31 @@ def fit(raws: Sequence[np.ndarray], p: Preset, mode: str = "fast",
 
     The median targets are computed here.  ``fast`` mode samples crops from a bounded
     pool of tiles (:class:`CropSampler`); ``paper`` mode uses all planes (same shape)
-    as one batch.
+    as one batch.  When a GPU runs out of memory, training starts again on the CPU
+    (with a logged warning).  A run whose weights become NaN or infinite raises ValueError.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cancelled = cancel_checker(cancel)
     dev = torch.device(device)
+    try:
+        net = _fit(raws, p, mode, dev, progress, cancelled, schedule)
+    except Exception as e:
+        if dev.type == "cpu" or not is_oom(e):
+            raise
+        free_device_cache(dev)
+        log.warning("training ran out of %s memory: starting again on the CPU (slower)",
+                    dev.type.upper())
+        net = _fit(raws, p, mode, torch.device("cpu"), progress, cancelled, schedule)
+    if not all(bool(torch.isfinite(t).all()) for t in net.parameters()):
+        raise ValueError("training diverged (the network's weights became NaN or infinite): "
+                         "lower lr or check the image")
+    return net
+
+
+def _fit(raws: Sequence[np.ndarray], p: Preset, mode: str, dev: torch.device,
+         progress: Optional[ProgressFn], cancelled: Callable[[], bool],
+         schedule: FastSchedule) -> FM2SNet:
     if mode == "fast":
         net = make_network(p.channels, p.seed, dev)
         gen = torch.Generator().manual_seed(int(p.seed))
@@ -233,7 +253,7 @@ def fit(raws: Sequence[np.ndarray], p: Preset, mode: str = "fast",
     targets = []
     for raw in raws:
         raise_if(cancelled)
-        targets.append(median_target(raw, p.filter_size))
+        targets.append(median_target(raw, p.filter_size, cancelled))
     raise_if(cancelled)
     net = make_network(p.channels, p.seed, dev)
     if len({r.shape for r in raws}) != 1:
