@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
@@ -16,15 +17,16 @@ import torch
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
-from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                            QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
+                            QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 from superqt.utils import create_worker as create_plain_worker
 
 from ..api import resolve_params
 from ..background import Outcome, Progress, iter_denoise, user_message
+from ..model_io import SUFFIX, FM2SModel, load_model, save_model
 from ..presets import PRESETS, Preset, get_preset
 from ..preview import NoisePreview, PreviewPanels
 from ..training import MODES
@@ -145,6 +147,12 @@ class FM2SWidget(QWidget):
         self._draw = 0
         #: The panels on display (None when the preview shows a message).
         self.last_preview: Optional[PreviewPanels] = None
+        #: A loaded model, applied by Denoise instead of training (None: train).
+        self.model: Optional[FM2SModel] = None
+        #: The model trained by the last run (what "Save model..." saves).
+        self.last_model: Optional[FM2SModel] = None
+        self._watched_window: Optional[QObject] = None
+        self._shut = False
         self._build()
         self._connect_viewer()
         self._refresh_layers()
@@ -213,6 +221,18 @@ class FM2SWidget(QWidget):
         self.denoise_button.setToolTip("Train FM2S on this image and add the result as a layer")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.load_model_button = QPushButton("Load model...")
+        self.load_model_button.setToolTip("Apply a model saved from another image of the same "
+                                          "microscope instead of training (.fm2s.safetensors)")
+        self.save_model_button = QPushButton("Save model...")
+        self.save_model_button.setToolTip("Save the model trained by the last Denoise, to "
+                                          "apply it to other images")
+        self.save_model_button.setEnabled(False)
+        self.clear_model_button = QPushButton("Train")
+        self.clear_model_button.setToolTip("Forget the loaded model: Denoise trains again")
+        self.clear_model_button.setEnabled(False)
+        self.model_label = QLabel("")
+        self.model_label.setWordWrap(True)
         self.loss_plot = LossPlot()
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -225,6 +245,12 @@ class FM2SWidget(QWidget):
         row.addWidget(self.denoise_button)
         row.addWidget(self.cancel_button)
         right.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.load_model_button)
+        row.addWidget(self.save_model_button)
+        row.addWidget(self.clear_model_button)
+        right.addLayout(row)
+        right.addWidget(self.model_label)
         right.addWidget(self.loss_plot, 1)
         right.addWidget(self.status)
 
@@ -251,6 +277,9 @@ class FM2SWidget(QWidget):
         self.resample_button.clicked.connect(self.resample)
         self.denoise_button.clicked.connect(self.start_denoise)
         self.cancel_button.clicked.connect(self.cancel)
+        self.load_model_button.clicked.connect(self._ask_load_model)
+        self.save_model_button.clicked.connect(self._ask_save_model)
+        self.clear_model_button.clicked.connect(lambda *_: self.use_model(None))
 
     def _timer(self, ms: int, slot: Callable[[], None]) -> QTimer:
         timer = QTimer(self)
@@ -496,8 +525,11 @@ class FM2SWidget(QWidget):
         self.save()
         cancel = _StopFlag()
         bar = cancelable_progress(total=0, desc=f"FM2S: {layer.name}")
+        options = self.run_options()
+        if self.model is not None:
+            options["model"] = self.model
         worker = create_worker(iter_denoise, np.asarray(layer.data), p, cancel=cancel,
-                               _start_thread=False, _ignore_errors=True, **self.run_options())
+                               _start_thread=False, _ignore_errors=True, **options)
         cancel.worker = worker
         self._run = _Run(worker, cancel, bar, layer.name, _layer_properties(layer))
         worker.yielded.connect(self._on_progress)
@@ -507,7 +539,8 @@ class FM2SWidget(QWidget):
         self.denoise_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.loss_plot.reset()
-        self.status.setText(f"Training on '{layer.name}' ...")
+        self.status.setText(f"{'Applying the model to' if self.model else 'Training on'} "
+                            f"'{layer.name}' ...")
         worker.start()
 
     def cancel(self) -> None:
@@ -532,12 +565,18 @@ class FM2SWidget(QWidget):
             run.bar.update(prog.step - run.bar.n)
         if prog.losses:
             self.loss_plot.add(prog.losses, prog.total)
+        for note in prog.notes:  # e.g. out of GPU memory: smaller tiles, then the CPU
+            show_warning(f"FM2S: {note}")
+            self.status.setText(note)
 
     def _on_outcome(self, outcome: Outcome) -> None:
         run = self._run
         if run is None:
             return
         run.outcome = outcome
+        if outcome.model is not None:
+            self.last_model = outcome.model
+            self.save_model_button.setEnabled(True)
         if outcome.image is None:
             return
         result = outcome.image
@@ -571,3 +610,88 @@ class FM2SWidget(QWidget):
         else:
             text = f"Added '{run.source_name} (FM2S)'."
         self.status.setText(text)
+
+    # ---- saved models ---------------------------------------------------------------------
+    def use_model(self, model: Optional[FM2SModel], name: str = "") -> None:
+        """Apply ``model`` on Denoise instead of training (None: train again)."""
+        self.model = model
+        self.clear_model_button.setEnabled(model is not None)
+        self.model_label.setText("" if model is None else
+                                 f"Denoise applies {name or 'the loaded model'}: "
+                                 f"{model.describe()}")
+
+    def load_model_file(self, path: str) -> bool:
+        """Load a model file; a file that is not ours is refused with a notification."""
+        try:
+            model = load_model(path)
+        except ValueError as e:
+            show_error(f"FM2S: {e}")
+            return False
+        self.use_model(model, Path(path).name)
+        show_info(f"FM2S: loaded {Path(path).name}")
+        return True
+
+    def save_model_file(self, path: str) -> bool:
+        """Save the last trained model to ``path``; problems go to a notification."""
+        if self.last_model is None:
+            show_error("FM2S: no trained model yet: run Denoise first")
+            return False
+        try:
+            save_model(self.last_model, path)
+        except ValueError as e:
+            show_error(f"FM2S: {e}")
+            return False
+        show_info(f"FM2S: model saved to {path}")
+        return True
+
+    def _ask_load_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load an FM2S model", "",
+                                              "FM2S model (*.safetensors);;All files (*)")
+        if path:
+            self.load_model_file(path)
+
+    def _ask_save_model(self) -> None:
+        run_name = self.layer().name if self.layer() is not None else "model"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the FM2S model", run_name + SUFFIX,
+                                              "FM2S model (*.safetensors)")
+        if path:
+            self.save_model_file(path)
+
+    # ---- shutdown -------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop a run and the preview: the widget is closing, or napari is."""
+        self._shut = True
+        for timer in (self._preview_timer, self._save_timer):
+            try:
+                timer.stop()
+            except RuntimeError:  # already deleted by Qt
+                pass
+        run = self._run
+        if run is not None:
+            run.cancel.set()
+            run.worker.quit()
+
+    def event(self, e: QEvent) -> bool:  # noqa: D102 (Qt override)
+        if (e.type() == QEvent.Type.ParentChange and self.parent() is None
+                and getattr(self, "_run", None) is not None):
+            self.shutdown()  # napari removed the dock widget
+        return super().event(e)
+
+    def showEvent(self, e: Any) -> None:  # noqa: N802 (Qt naming)
+        """Watch the top-level window (napari's), to stop a run when it closes."""
+        super().showEvent(e)
+        top = self.window()
+        if top is not self and top is not self._watched_window:
+            if self._watched_window is not None:
+                self._watched_window.removeEventFilter(self)
+            top.installEventFilter(self)
+            self._watched_window = top
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if obj is self._watched_window and e.type() == QEvent.Type.Close:
+            self.shutdown()
+        return False
+
+    def closeEvent(self, e: Any) -> None:  # noqa: N802 (Qt naming)
+        self.shutdown()
+        super().closeEvent(e)
