@@ -12,6 +12,8 @@ from .inference import INFERENCE_TILE, apply
 from .intensity import to_unit
 from .memory import check_memory, estimate_bytes
 from .model_io import FM2SModel, as_model, check_sink, deliver
+from .calibrate import is_auto
+from .noise import MAX_CORR
 from .presets import TUNABLE, Preset, get_preset
 from .stack import check_dtype, denoise_nd, is_lazy
 from .training import MODES, fit
@@ -82,6 +84,7 @@ def resolve_params(preset: str | Preset = "confocal", seed: Optional[int] = None
         (0 <= p.warmup_steps <= 100_000, "warmup_steps must be between 0 and 100000"),
         (0 < p.lr <= 1.0, "lr must be in (0, 1]"),
         (0 <= p.seed < 2**63, "seed must be a non-negative integer"),
+        (0 <= p.corr <= MAX_CORR, f"corr must be between 0 and {MAX_CORR}"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -116,6 +119,17 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
                          f"{filter_size}x{filter_size} median filter window; "
                          "use a larger image or a smaller filter_size")
     return plane
+
+
+def _auto_preset(image: Any, axes: Optional[str], per_plane: bool) -> Preset:
+    """``preset='auto'``: the preset calibrated on a 2D plane (:mod:`napari_fm2s.calibrate`)."""
+    from .calibrate import auto_preset
+
+    if per_plane or is_lazy(image) or _is_nd(image):
+        raise ValueError("preset='auto' calibrates on one 2D plane; for a stack, calibrate "
+                         "one plane with napari_fm2s.calibrate.auto_preset(plane) and pass "
+                         "that preset")
+    return auto_preset(image)
 
 
 def _is_nd(image: Any) -> bool:
@@ -162,6 +176,8 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
     """
     if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    if is_auto(preset):  # calibrated from the image; a given model brings its own
+        preset = _auto_preset(image, axes, per_plane) if model is None else "confocal"
     p = resolve_params(preset, seed=seed, **overrides)
     check_sink(save_model)
     if model is not None:

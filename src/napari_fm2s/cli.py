@@ -29,6 +29,8 @@ _OVERRIDES = [  # (flag, parameter, type, help)
     ("--steps-per-sample", "steps_per_sample", int, "optimizer steps per sample"),
     ("--fast-steps", "fast_steps", int, "fast mode: training steps"),
     ("--lr", "lr", float, "learning rate"),
+    ("--corr", "corr", float, "lag-1 correlation of the injected noise (0 = white, the paper; "
+     "up to 0.7)"),
 ]
 
 
@@ -196,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True,
                    help="output .tif / .zarr (one input) or folder (several inputs)")
     d.add_argument("--sample", action="store_true", help="denoise a built-in synthetic sample")
-    d.add_argument("--preset", default="confocal", help="microscope preset (fm2s presets)")
+    d.add_argument("--preset", default="confocal",
+                   help="microscope preset (fm2s presets), or 'auto': calibrated from each "
+                        "image's own noise (2D images; docs/auto.md)")
     d.add_argument("--mode", default=None, choices=MODES,
                    help=f"training schedule (default: {MODES[0]}; fast for stacks if available)")
     d.add_argument("--axes", default=None,

@@ -68,13 +68,15 @@ def region_means(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
            generator: torch.Generator | None = None,
-           means: torch.Tensor | None = None) -> torch.Tensor:
+           means: torch.Tensor | None = None, corr: float = 0.0) -> torch.Tensor:
     """Draw one synthetic noisy sample from the clean-ish image ``x`` (B x n x H x W).
 
     Region-wise mixed Poisson-Gaussian noise (rate ``k_p / m``, Gaussian std
     ``k_g * m / 255``, ``m`` the clamped region mean), clamp to [0, 1], then an
     overall Poisson noise of rate ``lam_p`` and a final clamp.  ``means`` may be
-    passed to reuse :func:`region_means` of ``x`` across samples.
+    passed to reuse :func:`region_means` of ``x`` across samples.  ``corr`` > 0
+    colours the injected noise ``y - x`` (:func:`colour_noise`) so that neighbouring
+    pixels' noise has that correlation; 0 is the paper's white injection.
     """
     m = region_means(x, stride) if means is None else means
     rate = k_p / m
@@ -82,7 +84,37 @@ def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = (y + noise * (k_g * m / 255.0)).clamp_(0.0, 1.0)
     y = torch.poisson(y * lam_p, generator=generator) / lam_p
+    if corr > 0:
+        y = (x + colour_noise(y - x, corr)).clamp_(0.0, 1.0)
     return y.clamp_(0.0, 1.0)
+
+
+#: Largest lag-1 correlation the 3-tap colouring kernel reaches (1/sqrt(2)).
+MAX_CORR = 0.7
+
+
+def colour_kernel(corr: float) -> np.ndarray:
+    """1D kernel ``[c, 1, c] / sqrt(1 + 2c^2)``: white noise filtered with it along an
+    axis has unit gain in variance and lag-1 correlation ``corr`` along that axis."""
+    rho = float(np.clip(corr, 0.0, MAX_CORR))
+    c = 0.0 if rho == 0 else (1.0 - np.sqrt(1.0 - 2.0 * rho * rho)) / (2.0 * rho)
+    return np.array([c, 1.0, c]) / np.sqrt(1.0 + 2.0 * c * c)
+
+
+def colour_noise(noise: torch.Tensor, corr: float) -> torch.Tensor:
+    """Filter ``noise`` (B x n x H x W) with the separable :func:`colour_kernel`.
+
+    White noise comes out with lag-1 correlation ``corr`` along both axes and the
+    same variance (a slowly varying variance is kept locally).  Borders replicate.
+    """
+    if corr <= 0:
+        return noise
+    k1 = torch.as_tensor(colour_kernel(corr), dtype=noise.dtype, device=noise.device)
+    n = noise.shape[1]
+    ky = k1.view(1, 1, 3, 1).repeat(n, 1, 1, 1)
+    kx = k1.view(1, 1, 1, 3).repeat(n, 1, 1, 1)
+    out = F.conv2d(F.pad(noise, (0, 0, 1, 1), mode="replicate"), ky, groups=n)
+    return F.conv2d(F.pad(out, (1, 1, 0, 0), mode="replicate"), kx, groups=n)
 
 
 def injected_variance(u: float, k_g: float, k_p: float, lam_p: float) -> float:

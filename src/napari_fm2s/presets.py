@@ -29,6 +29,7 @@ class Preset:
     lr: float = 1e-3
     seed: int = 3407
     fast_steps: int = 400  # fast mode: stage-2 steps, each on a fresh crop batch
+    corr: float = 0.0  # lag-1 correlation of the injected noise (0: white, the paper)
     description: str = field(default="", compare=False)
 
     def with_overrides(self, **overrides: Any) -> Preset:
@@ -41,7 +42,7 @@ class Preset:
 
 #: Parameters a user may override (``denoise(..., k_g=150)``, ``--k-g 150``).
 TUNABLE = ("k_g", "k_p", "lam_p", "stride", "filter_size", "channels", "samples",
-           "steps_per_sample", "warmup_steps", "lr", "seed", "fast_steps")
+           "steps_per_sample", "warmup_steps", "lr", "seed", "fast_steps", "corr")
 
 _README = "authors' README (fm2s-readme.md), FMD table"
 _CODE = "authors' code, default config"

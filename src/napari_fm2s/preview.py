@@ -19,6 +19,7 @@ import torch
 from scipy.ndimage import median_filter
 
 from .api import check_image
+from .calibrate import NoiseCurve, measure
 from .intensity import IntensityMap, intensity_map
 from .noise import inject, median_target, region_means
 from .presets import Preset
@@ -51,6 +52,11 @@ class PreviewPanels:
     limits: tuple[float, float]  # one display range for all three panels
     noise_real: NoiseLevel
     noise_synthetic: NoiseLevel
+    #: Residual variance against intensity and lag-1 correlation of the crop and of the
+    #: sample, measured alike (:func:`napari_fm2s.calibrate.measure`, unit scale).
+    curve_real: Optional[NoiseCurve] = None
+    curve_synthetic: Optional[NoiseCurve] = None
+    imap: Optional[IntensityMap] = None  # unit scale -> input units
 
     @property
     def noise_ratio(self) -> NoiseLevel:
@@ -141,6 +147,7 @@ class NoisePreview:
         self._lock = threading.Lock()
         self._key: Optional[tuple] = None
         self._base: Optional[tuple[np.ndarray, torch.Tensor, torch.Tensor]] = None
+        self._curve: tuple[Optional[tuple], Optional[NoiseCurve]] = (None, None)
 
     def _target(self, box: tuple[slice, slice], p: Preset
                 ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
@@ -176,14 +183,21 @@ class NoisePreview:
         box = crop_box(self.plane.shape, center, self.size)
         with self._lock:
             raw, target, means = self._target(box, p)
+            key = (box[0].start, box[0].stop, box[1].start, box[1].stop)
+            if self._curve[0] != key:
+                self._curve = (key, measure(raw))
+            curve = self._curve[1]
         gen = torch.Generator().manual_seed((int(p.seed) * 1_000_003 + int(draw)) % 2**63)
         with one_torch_thread():
             sample = inject(target[None, None], p.k_g, p.k_p, p.lam_p, p.stride,
-                            generator=gen, means=means[None, None])[0, 0].numpy()
+                            generator=gen, means=means[None, None],
+                            corr=p.corr)[0, 0].numpy()
         noisy, tgt = self.imap.from_unit(raw), self.imap.from_unit(target.numpy())
         synthetic = self.imap.from_unit(sample)
         lo, hi = np.percentile(noisy, (0.5, 99.8))
         if hi <= lo:  # a flat crop
             lo, hi = float(noisy.min()), float(noisy.min()) + 1.0
+        assert curve is not None
         return PreviewPanels(noisy, tgt, synthetic, box, (float(lo), float(hi)),
-                             noise_level(noisy, tgt), noise_level(synthetic, tgt))
+                             noise_level(noisy, tgt), noise_level(synthetic, tgt),
+                             curve, measure(sample, edges=curve.edges), self.imap)

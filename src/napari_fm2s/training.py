@@ -67,7 +67,8 @@ def fit_paper(net: torch.nn.Module, raw: torch.Tensor, target: torch.Tensor, p: 
     means = region_means(target, p.stride)
     for _ in range(p.samples):
         raise_if(step.cancelled)
-        noisy = inject(target, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen, means=means)
+        noisy = inject(target, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen, means=means,
+                       corr=p.corr)
         for _ in range(p.steps_per_sample):
             step(noisy, target)
     return net
@@ -202,7 +203,7 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
             inp = b[:, 0:1].expand(-1, n, -1, -1)
         else:
             inp = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen,
-                         means=b[:, 2:3])
+                         means=b[:, 2:3], corr=p.corr)
         step(inp.contiguous(memory_format=cl), tgt.contiguous(memory_format=cl))
     return net.to(memory_format=torch.contiguous_format)
 

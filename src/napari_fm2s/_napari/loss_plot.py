@@ -10,6 +10,19 @@ from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 
+def begin_plot(widget: QWidget, top: int, bottom: int) -> tuple[QPainter, QColor, QRectF]:
+    """Start painting a small plot: painter, text colour, and the framed plot area."""
+    p = QPainter(widget)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    fg = widget.palette().color(widget.foregroundRole())
+    dim = QColor(fg)
+    dim.setAlpha(90)
+    box = QRectF(widget.rect()).adjusted(4, top, -4, -bottom)
+    p.setPen(QPen(dim, 1))
+    p.drawRect(box)
+    return p, fg, box
+
+
 class LossPlot(QWidget):
     """Loss against step, log10 y axis, redrawn from all points so far."""
 
@@ -35,14 +48,7 @@ class LossPlot(QWidget):
         self.update()
 
     def paintEvent(self, event: object) -> None:  # noqa: N802 (Qt naming)
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        fg = self.palette().color(self.foregroundRole())
-        dim = QColor(fg)
-        dim.setAlpha(90)
-        box = QRectF(self.rect()).adjusted(4, 16, -4, -4)
-        p.setPen(QPen(dim, 1))
-        p.drawRect(box)
+        p, fg, box = begin_plot(self, 16, 4)
         if not self.losses:
             p.setPen(fg)
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, "loss curve appears while training")

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidge
 
 from ..presets import Preset
 from ..preview import PRESET_RATIOS, PREVIEW_SIZE, PreviewPanels, slider_hint
+from .noise_plot import NoiseCurvePlot
 
 _GOOD, _OFF = "#5fbf5f", "#f0a030"
 
@@ -110,6 +111,7 @@ class PreviewView(QWidget):
         self.table.setToolTip("Noise: standard deviation of (image - its 3x3 median), in "
                               "your image's units. Spatially correlated noise (some "
                               "wide-field cameras) reads lower than it is.")
+        self.noise_plot = NoiseCurvePlot()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
@@ -123,6 +125,7 @@ class PreviewView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid)
         layout.addWidget(self.table)
+        layout.addWidget(self.noise_plot)
         layout.addWidget(self.status)
         layout.addWidget(help_text)
         layout.addStretch(1)
@@ -137,8 +140,10 @@ class PreviewView(QWidget):
         self.notes[0].setText(f"{h}×{w} crop at row {y}, column {x}")
         self.notes[1].setText(f"{p.filter_size}×{p.filter_size} median: "
                               "what the network learns to output")
-        self.notes[2].setText(f"k_g {p.k_g:g} · k_p {p.k_p:g} · λp {p.lam_p:g}")
+        corr = f" · corr {p.corr:g}" if p.corr else ""
+        self.notes[2].setText(f"k_g {p.k_g:g} · k_p {p.k_p:g} · λp {p.lam_p:g}{corr}")
         self.table.setText(noise_table(panels))
+        self.noise_plot.set_curves(panels.curve_real, panels.curve_synthetic, panels.imap)
         self.status.setText(f"<b>{slider_hint(panels.noise_ratio)}</b>")
 
     def show_message(self, text: str) -> None:
@@ -149,4 +154,5 @@ class PreviewView(QWidget):
         for note in self.notes:
             note.setText("")
         self.table.setText("")
+        self.noise_plot.set_curves(None, None)
         self.status.setText(text)
