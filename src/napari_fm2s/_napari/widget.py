@@ -19,14 +19,16 @@ from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
-                            QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                            QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 from superqt.utils import create_worker as create_plain_worker
 
 from ..api import resolve_params
 from ..background import Outcome, Progress, iter_denoise, user_message
+from ..calibrate import Calibration, auto_calibration
 from ..model_io import SUFFIX, FM2SModel, load_model, save_model
+from ..noise import MAX_CORR
 from ..presets import PRESETS, Preset, get_preset
 from ..preview import NoisePreview, PreviewPanels
 from ..training import MODES
@@ -58,6 +60,8 @@ _TIPS = {
     "channels": "Channel amplification: copies of the image the network sees",
     "samples": "Noise-injected training samples (paper mode)",
     "steps_per_sample": "Optimizer steps on each sample (paper mode)",
+    "corr": "Correlation of neighbouring pixels' synthetic noise: 0 = white (the paper); "
+            "raise it for noise that looks blotchy (e.g. wide-field cameras, ~0.6)",
 }
 
 
@@ -147,6 +151,9 @@ class FM2SWidget(QWidget):
         self._draw = 0
         #: The panels on display (None when the preview shows a message).
         self.last_preview: Optional[PreviewPanels] = None
+        #: What the last Auto measured and chose (None before the first Auto).
+        self.last_calibration: Optional[Calibration] = None
+        self._auto_worker: Any = None
         #: A loaded model, applied by Denoise instead of training (None: train).
         self.model: Optional[FM2SModel] = None
         #: The model trained by the last run (what "Save model..." saves).
@@ -172,6 +179,16 @@ class FM2SWidget(QWidget):
             "k_p": LogSlider(3, 10_000, 0.1, 1e7),
             "lam_p": LogSlider(10, 100_000, 0.1, 1e7),
         }
+        self.corr_spin = QDoubleSpinBox()
+        self.corr_spin.setRange(0.0, MAX_CORR)
+        self.corr_spin.setSingleStep(0.05)
+        self.corr_spin.setDecimals(3)
+        self.corr_spin.setKeyboardTracking(False)
+        self.corr_spin.setToolTip(_TIPS["corr"])
+        self.auto_button = QPushButton("Auto")
+        self.auto_button.setToolTip(
+            "Measure the noise of the image on display and set the sliders so the synthetic "
+            "noise matches it, times an over-injection factor (docs/auto.md)")
         self.spins: dict[str, QSpinBox] = {}
         for key, (_, lo, hi, step) in _SPINS.items():
             spin = QSpinBox()
@@ -193,10 +210,14 @@ class FM2SWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("Image", self.layer_combo)
-        form.addRow("Preset", self.preset_combo)
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset_combo, 1)
+        preset_row.addWidget(self.auto_button)
+        form.addRow("Preset", preset_row)
         form.addRow("k_g", self.sliders["k_g"])
         form.addRow("k_p", self.sliders["k_p"])
         form.addRow("λp (lam_p)", self.sliders["lam_p"])
+        form.addRow("Noise correlation", self.corr_spin)
         adv = QWidget()
         adv_form = QFormLayout(adv)
         adv_form.setContentsMargins(0, 0, 0, 0)
@@ -275,6 +296,8 @@ class FM2SWidget(QWidget):
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         self.preview_check.toggled.connect(self._on_preview_toggled)
         self.resample_button.clicked.connect(self.resample)
+        self.corr_spin.valueChanged.connect(self._on_value_changed)
+        self.auto_button.clicked.connect(self.auto)
         self.denoise_button.clicked.connect(self.start_denoise)
         self.cancel_button.clicked.connect(self.cancel)
         self.load_model_button.clicked.connect(self._ask_load_model)
@@ -324,6 +347,7 @@ class FM2SWidget(QWidget):
         """The controls as ``denoise()`` overrides."""
         values: dict[str, Any] = {k: s.value() for k, s in self.sliders.items()}
         values.update({k: s.value() for k, s in self.spins.items()})
+        values["corr"] = self.corr_spin.value()
         return values
 
     def params(self) -> Preset:
@@ -345,6 +369,7 @@ class FM2SWidget(QWidget):
                 slider.setValue(getattr(p, key))
             for key, spin in self.spins.items():
                 spin.setValue(getattr(p, key))
+            self.corr_spin.setValue(p.corr)
             self.seed.setValue(p.seed)
         finally:
             self._loading = False
@@ -355,6 +380,64 @@ class FM2SWidget(QWidget):
             return
         self._save_timer.start()
         self._schedule_preview()
+
+    # ---- auto -----------------------------------------------------------------------------
+    def auto(self) -> None:
+        """Calibrate the sliders on the plane on display (in a thread)."""
+        layer = self.layer()
+        problem = "Select an image layer first." if layer is None else _unsuitable(layer)
+        if problem is not None:
+            show_error(f"FM2S: {problem}")
+            return
+        assert layer is not None
+        _, plane = self._plane(layer)
+        plane = np.asarray(plane)
+
+        def compute() -> Any:
+            try:
+                return auto_calibration(plane)
+            except ValueError as e:
+                return e
+
+        worker = create_plain_worker(compute, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._apply_calibration)
+        worker.finished.connect(self._auto_done)
+        self.auto_button.setEnabled(False)
+        self.auto_button.setText("Auto ...")
+        self._auto_worker = worker
+        worker.start()
+
+    def _auto_done(self) -> None:
+        self._auto_worker = None
+        self.auto_button.setEnabled(True)
+        self.auto_button.setText("Auto")
+
+    def _apply_calibration(self, cal: Any) -> None:
+        """Set the preset (white or correlated template), sliders and windows from ``cal``."""
+        if not isinstance(cal, Calibration):
+            show_error(f"FM2S: Auto could not measure the noise: {cal}")
+            return
+        p = cal.preset
+        self.last_calibration = cal
+        self._loading = True
+        try:
+            self.preset_combo.blockSignals(True)
+            self.preset_combo.setCurrentText("widefield" if p.corr > 0 else "confocal")
+            self.preset_combo.blockSignals(False)
+            for key, slider in self.sliders.items():
+                slider.setValue(getattr(p, key))
+            for key, spin in self.spins.items():
+                spin.setValue(getattr(p, key))
+            self.corr_spin.setValue(p.corr)
+        finally:
+            self._loading = False
+        est = cal.estimate
+        self.status.setText(
+            f"Auto: noise std {100 * est.std_at_median:.2g}% of full scale at the median "
+            "intensity, "
+            f"correlation {est.corr:.2f}; synthetic noise aims at {cal.factor:.2g}x the "
+            "variance of yours.")
+        self._on_value_changed()
 
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
