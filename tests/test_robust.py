@@ -352,7 +352,7 @@ def test_unreadable_inputs(tmp_path, case, msg):
 @pytest.mark.parametrize("case, msg", [
     ("full-disk", "No space left on device"),
     ("no-permission", "Permission denied"),
-    ("file-as-folder", "does not exist"),
+    ("file-as-folder", "is a file, not a folder"),
     ("symlink-to-input", "overwrite the input"),
 ])
 def test_outputs_that_cannot_be_written(tmp_path, monkeypatch, case, msg):

@@ -220,7 +220,8 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ValueError(f"output folder {folder} does not exist")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ValueError(f"output folder {folder} {what}")
     try:
         if directory:
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=folder))
