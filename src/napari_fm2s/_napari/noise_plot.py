@@ -81,8 +81,8 @@ class NoiseCurvePlot(QWidget):
         p.setPen(fg)
         p.drawText(QRectF(self.rect()).adjusted(4, 0, -4, 0),
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                   f"noise variance vs intensity · corr yours {real_c:.2f}, "
-                   f"synthetic {syn_c:.2f}")
+                   f"noise variance vs intensity · yours (blue) corr {real_c:.2f} · "
+                   f"synthetic (orange) corr {syn_c:.2f}")
         p.drawText(QRectF(self.rect()).adjusted(4, 0, -4, 0),
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                    f"{x_lo:.3g}")
