@@ -390,3 +390,19 @@ def test_existing_output_kept_unless_overwrite(tmp_path):
     assert out.read_bytes() == b"keep me"
     assert _cli(str(src), "-o", str(out), "--overwrite")[0] == 0
     assert tifffile.imread(out).dtype == np.float32
+
+
+def test_constant_channel_of_a_multichannel_image_is_copied(caplog):
+    """A red-only RGB image (empty G and B) is denoised in R; G and B come back as they were."""
+    img = synthetic_cells((48, 48))[0]
+    rgb = np.stack([img, np.zeros_like(img), np.full_like(img, 9)], -1)
+    calls = []
+    with caplog.at_level(logging.WARNING, "napari_fm2s"):
+        out = denoise(rgb, progress=lambda s, t, loss: calls.append((s, t)), **TINY)
+    assert out.shape == rgb.shape and out.dtype == np.float32
+    assert (out[..., 1] == 0).all() and (out[..., 2] == 9).all()
+    assert not np.array_equal(out[..., 0], img)
+    assert calls[-1][0] == calls[-1][1]  # progress reaches its total
+    assert "channel S=1 is constant: copied unchanged" in caplog.text
+    with pytest.raises(ValueError, match="constant"):  # every channel constant: refused
+        denoise(np.zeros((16, 16, 3), np.uint8), **TINY)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
+from .memory import log
 from .inference import HALO, INFERENCE_TILE, apply
 from .intensity import IntensityMap, map_for_range
 from .network import FM2SNet
@@ -228,6 +229,10 @@ class _Progress:
         return lambda step, total, loss: cb(i * total + step, fits * total, loss)
 
 
+class ConstantChannel(ValueError):
+    """A channel (or a single-channel image) has one value everywhere."""
+
+
 def _stats(sub: Any, lazy: bool, per_plane: bool, scheduler: Any) -> tuple[Any, ...]:
     """(min, max, all finite, per-plane mins, per-plane maxs) of a (stack..., Y, X) array."""
     floating = np.issubdtype(sub.dtype, np.floating)
@@ -256,7 +261,7 @@ def _maps(layout: Layout, cidx: tuple[int, ...], sub: Any, lazy: bool, per_plane
         raise ValueError(f"image{where} contains NaN or infinite values: replace them "
                          "(e.g. np.nan_to_num) before denoising")
     if lo == hi:
-        raise ValueError(f"image{where} is constant (every pixel is {stats[0]}): there is no "
+        raise ConstantChannel(f"image{where} is constant (every pixel is {stats[0]}): there is no "
                          "signal or noise to learn from")
     if np.issubdtype(sub.dtype, np.floating) and max(abs(lo), abs(hi)) > 1e30:
         raise ValueError("image values exceed 1e30: rescale the data first")
@@ -405,7 +410,6 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
     mode = default_mode(n_planes) if mode is None else mode
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    prog = _Progress(progress, len(todo) * (n_planes if per_plane else 1))
     if check_memory and not lazy and model is None:
         from .memory import check_memory as _check, estimate_bytes
 
@@ -415,6 +419,8 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
                               INFERENCE_TILE))
 
     trained: dict[tuple[int, ...], tuple[list[FM2SNet], list[IntensityMap]]] = {}
+    constant: dict[tuple[int, ...], ConstantChannel] = {}
+    to_train: dict[tuple[int, ...], tuple[IntensityMap, list[IntensityMap]]] = {}
     for k, cidx in enumerate(todo):  # train (or take from the model) every channel first
         sub = work[cidx]
         raise_if(cancelled)
@@ -427,10 +433,21 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
                                  "them (e.g. np.nan_to_num) before denoising")
             trained[cidx] = ([net], [intensity_for(saved, sub.dtype, lo, hi, where)])
             continue
-        whole, plane_maps = _maps(layout, cidx, sub, lazy, per_plane, scheduler)
-        nets = _train(sub, lazy, per_plane, whole, plane_maps, p, mode, dev, prog, cancelled,
-                      scheduler)
+        try:
+            to_train[cidx] = _maps(layout, cidx, sub, lazy, per_plane, scheduler)
+        except ConstantChannel as e:
+            if len(todo) == 1 or save_model is not None:
+                raise
+            constant[cidx] = e  # e.g. the empty blue of a red-only RGB image: kept as it is
+    if constant and len(constant) == len(todo):
+        raise next(iter(constant.values()))
+    prog = _Progress(progress, len(to_train) * (n_planes if per_plane else 1))
+    for cidx, (whole, plane_maps) in to_train.items():
+        nets = _train(work[cidx], lazy, per_plane, whole, plane_maps, p, mode, dev, prog,
+                      cancelled, scheduler)
         trained[cidx] = (nets, plane_maps if per_plane else [whole])
+    for cidx in constant:
+        log.warning("channel %s is constant: copied unchanged", layout.channel_name(cidx))
     if save_model is not None:
         deliver(FM2SModel(p, mode, [trained[c][0][0] for c in todo],
                           [trained[c][1][0] for c in todo], dtype=str(np.dtype(dtype)),
@@ -442,7 +459,7 @@ def denoise_nd(image: Any, p: Preset, axes: Optional[str] = None, *, mode: Optio
     out = None if lazy else np.empty(work.shape, np.float32)
     for cidx in np.ndindex(chan_shape):
         sub = work[cidx]
-        if layout.alpha(cidx):
+        if layout.alpha(cidx) or cidx in constant:
             results[cidx] = sub.astype(np.float32)
             if out is not None:
                 out[cidx] = results.pop(cidx)
