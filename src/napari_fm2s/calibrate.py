@@ -289,6 +289,7 @@ def calibrate(image: np.ndarray, factor: Optional[float] = None, seed: int = 0,
     p = base.with_overrides(
         name="auto", filter_size=template.filter_size, channels=template.channels,
         fast_steps=template.fast_steps, corr=round(est.corr, 3) if correlated else 0.0,
+        source="calibrated from the image (napari_fm2s.calibrate)",
         description="Calibrated from the image (preset='auto')")
     f = over_injection(est) if factor is None else float(factor)
     u_np = median_target(x, p.filter_size)
@@ -310,12 +311,14 @@ def calibrate(image: np.ndarray, factor: Optional[float] = None, seed: int = 0,
         rows.append([uu.mean(), (uu * mm).mean(), ((mm / 255.0) ** 2).mean()])
         target.append(f * v / est.kappa)
         weight.append(np.sqrt(n) / max(f * v / est.kappa, 1e-12))
-    A = np.asarray(rows) * np.asarray(weight)[:, None]
-    scale = A.max(axis=0)
-    scale[scale == 0] = 1.0
-    c, _ = nnls(A / scale, np.asarray(target) * np.asarray(weight))
-    c = c / scale
-    if not np.any(c > 0):
+    c = np.zeros(3)
+    if rows:
+        A = np.asarray(rows) * np.asarray(weight)[:, None]
+        scale = A.max(axis=0)
+        scale[scale == 0] = 1.0
+        c, _ = nnls(A / scale, np.asarray(target) * np.asarray(weight))
+        c = c / scale
+    if not np.any(c > 0):  # no usable bin: start from Gaussian noise, the loop scales it
         c = np.array([0.0, 0.0, 1.0])
     syn = None
     for it in range(iterations + 1):
