@@ -3,8 +3,9 @@
     python benchmarks/speed.py                       # paper side by side on Confocal_FISH_1
     python benchmarks/speed.py --paper-images '*_1'  # paper side by side on every image
 
-Paper-mode rows not run side by side are read from benchmarks/results/paper_fmd.jsonl
-(earlier `benchmarks/fmd.py --mode paper --json ...` runs) and marked "(earlier)".
+Default images: the FMD `_1` captures and the SRDTrans frames.  Paper-mode rows not run
+side by side are read from benchmarks/results/paper_fmd.jsonl (earlier
+`benchmarks/fmd.py --mode paper --json ...` runs) and marked "(earlier)".
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _timed(fn):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--images", default="Confocal*_1,TwoPhoton*_1,WideField*_1")
+    ap.add_argument("--images", default="Confocal*_1,TwoPhoton*_1,WideField*_1,srdtrans_*")
     ap.add_argument("--paper-images", default="Confocal_FISH_1",
                     help="images on which paper mode runs side by side ('' for none)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -75,12 +76,17 @@ def main() -> None:
             t_paper, p_psnr, note = earlier[it.name]["time_s"], earlier[it.name]["psnr"], " (earlier)"
         else:
             t_paper, p_psnr, note = float("nan"), float("nan"), " (no paper run)"
-        rows.append((p_psnr, f_psnr))
+        rows.append((it.group == "SRDTrans", p_psnr, f_psnr))
         print(f"{it.name:<20} {t_paper:8.1f} {t_fast:7.1f} {t_paper / t_fast:6.1f} {p_psnr:9.3f} "
               f"{f_psnr:8.3f} {f_psnr - p_psnr:+6.2f}{note}", flush=True)
-    a = np.array(rows)
-    print(f"{'mean':<20} {'':8} {'':7} {'':6} {np.nanmean(a[:, 0]):9.3f} "
-          f"{np.nanmean(a[:, 1]):8.3f} {np.nanmean(a[:, 1] - a[:, 0]):+6.2f}\n", flush=True)
+    for srd, label in ((False, "mean FMD"), (True, "mean SRDTrans")):
+        # over the images with a paper-mode number, so both columns cover the same images
+        a = np.array([(pp, ff) for s, pp, ff in rows if s == srd and pp == pp])
+        if len(a):
+            d = a[:, 1] - a[:, 0]
+            print(f"{label:<20} {'':8} {'':7} {'':6} {a[:, 0].mean():9.3f} {a[:, 1].mean():8.3f} "
+                  f"{d.mean():+6.2f}  (n={len(a)}, worst {d.min():+.2f})", flush=True)
+    print(flush=True)
 
     p = resolve_params("confocal")
     times = {}

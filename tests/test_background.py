@@ -60,3 +60,20 @@ def test_user_message():
     assert user_message(MemoryError()).startswith("out of memory")
     assert user_message(RuntimeError("CUDA out of memory. Tried ...")).startswith("out of memory")
     assert user_message(KeyError("x")) == "KeyError: 'x'"
+
+
+def test_realize_lazy_result_in_memory_or_through_a_zarr_store(monkeypatch):
+    import dask.array as da
+
+    import napari_fm2s.background as bg
+
+    lazy = da.from_array(np.arange(4 * 32 * 32, dtype=np.float32).reshape(4, 32, 32),
+                         chunks=(1, 32, 32)) * 2
+    plain = np.ones((3, 3), np.float32)
+    assert bg.realize(plain) is plain
+    small = bg.realize(lazy)
+    assert isinstance(small, np.ndarray) and np.array_equal(small, lazy.compute())
+    monkeypatch.setattr(bg, "available_memory", lambda: lazy.nbytes)  # does not fit a third
+    stored = bg.realize(lazy)
+    assert isinstance(stored, da.Array) and stored.name.startswith("from-zarr")
+    np.testing.assert_array_equal(stored.compute(), lazy.compute())

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import queue
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generator, Optional
 
 import numpy as np
 
 from .api import denoise
 from .hooks import DenoiseCancelled
+from .memory import available_memory
+from .stack import is_lazy
 
 #: Seconds to wait for the helper thread to finish its step after an early stop.
 _STOP_WAIT = 5.0
@@ -60,13 +64,35 @@ def user_message(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"
 
 
+def realize(result: Any, fraction: float = 1 / 3) -> Any:
+    """Run the inference of a lazy result (dask) now, in this thread.
+
+    In memory when it takes at most ``fraction`` of the available memory; else chunk by
+    chunk into a zarr store in a new temporary folder, returned as a dask array reading
+    it (a result bigger than memory is never held whole).  Non-lazy results pass through.
+    """
+    if not is_lazy(result):
+        return result
+    avail = available_memory()
+    if avail is None or result.nbytes <= avail * fraction:
+        return np.asarray(result.compute(scheduler="threads"))
+    import dask.array as da
+
+    from .io import write_zarr_atomic
+
+    path = Path(tempfile.mkdtemp(prefix="fm2s-result-")) / "denoised.zarr"
+    write_zarr_atomic(path, result, scheduler="threads")
+    return da.from_zarr(str(path))
+
+
 def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event,
                  poll: float = 0.05, **kwargs: Any) -> Generator[Progress, None, Outcome]:
     """Run ``denoise(image, preset, cancel=cancel, **kwargs)`` in a helper thread.
 
     Yields a :class:`Progress` at least every ``poll`` seconds (``losses`` may be
     empty), so a caller can stop at any yield; stopping early (``close()``) sets
-    ``cancel``.  Returns an :class:`Outcome`; errors are returned, not raised.
+    ``cancel``.  Returns an :class:`Outcome`; errors are returned, not raised.  A lazy
+    result (dask or zarr input) is computed in the helper thread (:func:`realize`).
     """
     reports: queue.SimpleQueue = queue.SimpleQueue()
     notes: queue.SimpleQueue = queue.SimpleQueue()
@@ -76,9 +102,9 @@ def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Even
 
     def run() -> None:
         try:
-            result["image"] = denoise(image, preset, cancel=cancel,
-                                      progress=lambda s, t, loss: reports.put((s, t, loss)),
-                                      **kwargs)
+            result["image"] = realize(denoise(
+                image, preset, cancel=cancel,
+                progress=lambda s, t, loss: reports.put((s, t, loss)), **kwargs))
         except BaseException as e:  # handed to the caller as an Outcome
             result["error"] = e
 

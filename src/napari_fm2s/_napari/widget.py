@@ -32,6 +32,7 @@ from ..noise import MAX_CORR
 from ..presets import PRESETS, Preset, get_preset
 from ..preview import NoisePreview, PreviewPanels
 from ..training import MODES
+from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes
 from .log_slider import LogSlider
 from .loss_plot import LossPlot
 from .preview_view import PreviewView
@@ -86,7 +87,8 @@ def _unsuitable(layer: Image) -> Optional[str]:
         return (f"'{layer.name}' is an RGB image: FM2S denoises one fluorescence channel; "
                 "split it first (right-click the layer > Split RGB)")
     if layer.multiscale:
-        return f"'{layer.name}' is multiscale: FM2S needs the full image in memory"
+        return (f"'{layer.name}' is multiscale: open its full-resolution level as a layer of "
+                "its own (it is read lazily) and denoise that")
     return None
 
 
@@ -130,6 +132,7 @@ class _Run:
     bar: cancelable_progress
     source_name: str
     properties: dict[str, Any]
+    job: LayerJob
     outcome: Optional[Outcome] = None
     notified: bool = False  # an unexpected error already went to napari's notifications
 
@@ -205,6 +208,11 @@ class FM2SWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItems(_devices())
         self.device_combo.setToolTip("auto: CUDA, then Apple MPS, then the CPU")
+        self.scope_combo = QComboBox()
+        self.scope_combo.addItems(["whole layer", "plane in view"])
+        self.scope_combo.setToolTip(
+            "A stack (time, z): denoise every plane with one model trained on several "
+            "planes, or only the plane on display")
         for key, widget in {**self.sliders, **self.spins}.items():
             widget.setToolTip(_TIPS[key])
 
@@ -218,6 +226,7 @@ class FM2SWidget(QWidget):
         form.addRow("k_p", self.sliders["k_p"])
         form.addRow("λp (lam_p)", self.sliders["lam_p"])
         form.addRow("Noise correlation", self.corr_spin)
+        form.addRow("Denoise", self.scope_combo)
         adv = QWidget()
         adv_form = QFormLayout(adv)
         adv_form.setContentsMargins(0, 0, 0, 0)
@@ -490,6 +499,12 @@ class FM2SWidget(QWidget):
 
     def _on_layer_changed(self, *_: Any) -> None:
         self._preview_source = (None, None)
+        layer = self.layer()
+        try:
+            stack = bool(layer is not None and not layer.rgb and stack_axes(layer))
+        except ValueError:
+            stack = False
+        self.scope_combo.setEnabled(stack)
         self._schedule_preview()
 
     # ---- preview --------------------------------------------------------------------------
@@ -599,6 +614,8 @@ class FM2SWidget(QWidget):
         if problem is None:
             try:
                 p = self.params()
+                job = layer_job(layer, self.viewer.dims.point,
+                                plane_only=self.scope_combo.currentIndex() == 1)
             except ValueError as e:
                 problem = str(e)
         if problem is not None:
@@ -611,10 +628,10 @@ class FM2SWidget(QWidget):
         options = self.run_options()
         if self.model is not None:
             options["model"] = self.model
-        worker = create_worker(iter_denoise, np.asarray(layer.data), p, cancel=cancel,
+        worker = create_worker(iter_denoise, job.image, p, cancel=cancel, axes=job.axes,
                                _start_thread=False, _ignore_errors=True, **options)
         cancel.worker = worker
-        self._run = _Run(worker, cancel, bar, layer.name, _layer_properties(layer))
+        self._run = _Run(worker, cancel, bar, layer.name, _layer_properties(layer), job)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_outcome)
         worker.errored.connect(self._on_error)
@@ -662,12 +679,9 @@ class FM2SWidget(QWidget):
             self.save_model_button.setEnabled(True)
         if outcome.image is None:
             return
-        result = outcome.image
-        lo, hi = (float(v) for v in np.percentile(result, (0.1, 99.9)))
-        if hi <= lo:
-            lo, hi = float(result.min()), float(result.min()) + 1.0
-        self.viewer.add_image(result, name=f"{run.source_name} (FM2S)",
-                              contrast_limits=(lo, hi), **run.properties)
+        result, properties = place(outcome.image, run.job, run.properties)
+        self.viewer.add_image(result, name=run.job.name,
+                              contrast_limits=contrast_limits(result), **properties)
 
     def _on_error(self, error: BaseException) -> None:
         """An error outside denoise() itself; napari has already notified it."""
@@ -691,7 +705,7 @@ class FM2SWidget(QWidget):
             if not run.notified:
                 show_error(text)
         else:
-            text = f"Added '{run.source_name} (FM2S)'."
+            text = f"Added '{run.job.name}'."
         self.status.setText(text)
 
     # ---- saved models ---------------------------------------------------------------------
