@@ -28,14 +28,16 @@ from _data import DEFAULT_DATA, _png, append_json, load_json, score  # noqa: E40
 from napari_fm2s import denoise  # noqa: E402
 from napari_fm2s.calibrate import auto_preset  # noqa: E402
 
-LEVELS = (1, 2, 4)
 SCOPE = {"Confocal": "confocal", "TwoPhoton": "twophoton", "WideField": "widefield"}
 
 
-def captures(field: str, level: int) -> list[int]:
-    if field == "WideField_BPAE_B":  # _1 and _2 are one file
-        return {1: [1], 2: [1, 3], 4: [1, 3, 4]}[level]
-    return list(range(1, level + 1))
+def captures(field: str, level: int, start: int = 1) -> list[int]:
+    """Captures averaged for ``level``, from capture ``start`` on (distinct files only)."""
+    distinct = [1, 3, 4] if field == "WideField_BPAE_B" else [1, 2, 3, 4]  # _1, _2: one file
+    if start not in distinct:
+        start = min(k for k in distinct if k >= start) if start <= max(distinct) else 1
+    i = distinct.index(start)
+    return (distinct[i:] + distinct[:i])[:level]
 
 
 def main() -> int:
@@ -44,6 +46,10 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--methods", default="auto,avg1,matched")
     ap.add_argument("--fields", default="", help="comma-separated field names (default all)")
+    ap.add_argument("--levels", default="1,2,4", help="noise levels to run (1, 2, 4)")
+    ap.add_argument("--start", type=int, default=1,
+                    help="first capture averaged (1-4): 3 gives avg1 = capture 3 and avg2 = "
+                         "captures 3+4, noise the over-injection rule was not set on")
     ap.add_argument("--json", default=None, help="append one record per run here")
     ap.add_argument("--reuse", action="store_true",
                     help="take preset results already in --json instead of rerunning them")
@@ -56,6 +62,7 @@ def main() -> int:
         print(f"no FMD data in {fmd}")
         return 1
     methods = args.methods.split(",")
+    levels = [int(v) for v in args.levels.split(",")]
     old = {(r["image"], r["level"], r["preset"]): r["psnr"]
            for r in (load_json(args.json) if args.json and args.reuse else [])
            if r.get("method") != "auto"}
@@ -66,8 +73,8 @@ def main() -> int:
     for field in fields:
         scope = SCOPE[field.split("_")[0]]
         gt = _png(fmd / "gt" / f"{field}_1.png")
-        for level in LEVELS:
-            caps = captures(field, level)
+        for level in levels:
+            caps = captures(field, level, args.start)
             stack = [_png(fmd / "raw" / f"{field}_{k}.png").astype(np.float64) for k in caps]
             noisy = np.clip(np.round(np.mean(stack, axis=0)), 0, 255).astype(np.uint8)
             row = res[(field, level)]
@@ -91,9 +98,11 @@ def main() -> int:
                 else:
                     out = denoise(noisy, preset)
                 row[method] = score(out, gt)[0]
-                append_json(args.json, {"image": field, "level": level, "method": method,
+                append_json(args.json, {"image": field, "level": level, "captures": caps,
+                                        "method": method,
                                         "preset": preset, "psnr": row[method]})
-            name = f"avg{level}" + ("*" if len(caps) != level else "")
+            name = f"avg{level}" + ("*" if len(caps) != level else "") + (
+                f"@{''.join(map(str, caps))}" if args.start != 1 else "")
             cells = [f"{row[m]:7.2f}" if m in row else f"{'':>7}"
                      for m in ("auto", "avg1", "matched")]
             d1 = f"{row['auto'] - row['avg1']:+9.2f}" if {"auto", "avg1"} <= set(row) else " " * 9
@@ -101,7 +110,7 @@ def main() -> int:
                   else " " * 12)
             print(f"{field:<18} {name:<6} {' '.join(cells)} {d1} {dm}  {note}", flush=True)
     print("\nmean per level (dB)            target")
-    for level in LEVELS:
+    for level in levels:
         rows = [r for (f, lv), r in res.items() if lv == level]
         mean = {m: float(np.mean([r[m] for r in rows])) for m in ("auto", "avg1", "matched")
                 if all(m in r for r in rows)}
