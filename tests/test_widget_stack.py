@@ -68,3 +68,17 @@ def test_plane_in_view_is_denoised_alone_and_placed_on_its_plane(viewer, qtbot):
     expected = denoise(stack[2], w.params(), mode="paper")
     np.testing.assert_allclose(out.data[0], expected, atol=1e-3)
     assert np.array_equal(src.data, _stack())  # the source is never modified
+
+
+def test_layer_whose_axes_cannot_be_guessed_gives_notification(viewer, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer.add_image(np.random.default_rng(0).random((2, 2, 2, 2, 16, 16)), name="six")
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    assert not w.running
+    errors = [str(r.message) for r in notification_manager.records[n:]
+              if r.severity.name.lower() == "error"]
+    assert errors and "cannot guess the axes" in errors[0]
+    assert [lay.name for lay in viewer.layers] == ["six"]
