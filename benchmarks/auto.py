@@ -34,9 +34,7 @@ SCOPE = {"Confocal": "confocal", "TwoPhoton": "twophoton", "WideField": "widefie
 def captures(field: str, level: int, start: int = 1) -> list[int]:
     """Captures averaged for ``level``, from capture ``start`` on (distinct files only)."""
     distinct = [1, 3, 4] if field == "WideField_BPAE_B" else [1, 2, 3, 4]  # _1, _2: one file
-    if start not in distinct:
-        start = min(k for k in distinct if k >= start) if start <= max(distinct) else 1
-    i = distinct.index(start)
+    i = distinct.index(next((k for k in distinct if k >= start), distinct[0]))
     return (distinct[i:] + distinct[:i])[:level]
 
 

@@ -85,7 +85,7 @@ def main() -> None:
               f"{f_psnr:8.3f} {f_psnr - p_psnr:+6.2f}{note}", flush=True)
     for srd, label in ((False, "mean FMD"), (True, "mean SRDTrans")):
         # over the images with a paper-mode number, so both columns cover the same images
-        a = np.array([(pp, ff) for s, pp, ff in rows if s == srd and pp == pp])
+        a = np.array([(pp, ff) for s, pp, ff in rows if s == srd and not np.isnan(pp)])
         if len(a):
             d = a[:, 1] - a[:, 0]
             print(f"{label:<20} {'':8} {'':7} {'':6} {a[:, 0].mean():9.3f} {a[:, 1].mean():8.3f} "

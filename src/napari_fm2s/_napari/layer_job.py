@@ -12,10 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from napari.layers import Image
 
-from ..stack import guess_axes, plane_view
-
-#: Axis letters that are not a stack of planes (see :mod:`napari_fm2s.stack`).
-_PLANE_AXES = "YXCS"
+from ..stack import Layout, guess_axes, plane_view
 
 
 def layer_axes(layer: Image) -> str:
@@ -27,7 +24,15 @@ def layer_axes(layer: Image) -> str:
 
 def stack_axes(layer: Image) -> str:
     """The axes of ``layer`` that hold a stack of planes (T, Z, ...); '' for one plane."""
-    return "".join(a for a in layer_axes(layer) if a not in _PLANE_AXES)
+    axes = layer_axes(layer)
+    return "".join(axes[i] for i in Layout(axes, tuple(layer.data.shape)).stack)
+
+
+def view_step(layer: Image, world_point: Sequence[float]) -> list[int]:
+    """Index along each axis of ``layer``'s data of the point ``world_point`` (the viewer's
+    ``dims.point``), rounded and kept inside the data."""
+    pos = np.asarray(layer.world_to_data(world_point), dtype=float)
+    return [int(np.clip(round(v), 0, n - 1)) for v, n in zip(pos, layer.data.shape)]
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,8 @@ def layer_job(layer: Image, world_point: Optional[Sequence[float]] = None,
     ``dims.point``) when the layer is a stack."""
     data = layer.data
     axes = layer_axes(layer)
-    if plane_only and world_point is not None and any(a not in _PLANE_AXES for a in axes):
-        pos = np.asarray(layer.world_to_data(world_point), dtype=float)
-        step = [int(np.clip(round(v), 0, n - 1)) for v, n in zip(pos, data.shape)]
-        index, rest = plane_view(data.shape, axes, step)
+    if plane_only and world_point is not None and Layout(axes, tuple(data.shape)).stack:
+        index, rest = plane_view(data.shape, axes, view_step(layer, world_point))
         where = ", ".join(f"{a}={i}" for a, i in zip(axes, index) if isinstance(i, int))
         return LayerJob(data[index], rest, index, f"{layer.name} [{where}] (FM2S)")
     return LayerJob(data, axes, (slice(None),) * data.ndim, f"{layer.name} (FM2S)")

@@ -32,7 +32,7 @@ from ..noise import MAX_CORR
 from ..presets import PRESETS, Preset, get_preset
 from ..preview import NoisePreview, PreviewPanels
 from ..training import MODES
-from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes
+from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_step
 from .log_slider import LogSlider
 from .loss_plot import LossPlot
 from .preview_view import PreviewView
@@ -530,8 +530,7 @@ class FM2SWidget(QWidget):
         data = layer.data
         if data.ndim <= 2:
             return (), data
-        pos = layer.world_to_data(self.viewer.dims.point)[:-2]
-        index = tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(pos, data.shape[:-2]))
+        index = tuple(view_step(layer, self.viewer.dims.point)[:-2])
         return index, data[index]
 
     def _view_center(self, layer: Image) -> tuple[float, float]:
