@@ -19,7 +19,13 @@ def layer_axes(layer: Image) -> str:
     """Axes of ``layer``'s data: its ``axis_labels`` when they name the axes, else guessed."""
     data = layer.data
     labels = getattr(layer, "axis_labels", None)
-    return guess_axes(data.shape, data.dtype, labels=labels, rgb=bool(layer.rgb))
+    try:
+        return guess_axes(data.shape, data.dtype, labels=labels, rgb=bool(layer.rgb))
+    except ValueError as e:  # the core's advice is for the API and CLI; add napari's way
+        example = tuple(("abdefghi"[:max(0, data.ndim - 5)] + "tzcyx")[-data.ndim:])
+        raise ValueError(f"{e}. In napari, name the layer's axes instead, e.g. in the "
+                         f"console: viewer.layers['{layer.name}'].axis_labels = "
+                         f"{example!r}") from e
 
 
 def stack_axes(layer: Image) -> str:
