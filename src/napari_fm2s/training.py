@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ from .presets import Preset
 
 #: Training schedules; the first is the default of ``denoise()``.
 MODES = ("fast", "paper")
+
+T = TypeVar("T")
 
 
 class _Stepper:
@@ -86,6 +89,8 @@ class FastSchedule:
     crop: int = 48
     lr: float = 5e-3  # peak learning rate
     flips: bool = True
+    reuse: int = 1  # stage-2 steps on each noise-injected batch
+    prefetch: bool = True  # make batches in a background thread (CPU)
 
 
 def one_cycle(total: int, peak: float, start: float = 0.1, pct_up: float = 0.1,
@@ -179,32 +184,75 @@ class CropSampler:
         return torch.stack(out)
 
 
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """Iterate ``items`` one element ahead in a background thread.
+
+    Batch making (crop sampling, Poisson draws: serial on the CPU) then overlaps the
+    optimizer step (parallel convolutions).  One thread advances ``items``, in order,
+    so a seeded run gives the same batches.  Stopping early waits for at most the one
+    element being made.
+    """
+    done = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="fm2s-batches") as pool:
+        fut = pool.submit(next, items, done)
+        while True:
+            item = fut.result()
+            if item is done:
+                return
+            fut = pool.submit(next, items, done)
+            yield item
+
+
+def _fast_batches(sampler: CropSampler, p: Preset, sched: FastSchedule, dev: torch.device
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(input, target) batches on ``dev``, channels-last: stage 1 raw crops, then
+    noise-injected ones (each injected batch used for ``sched.reuse`` steps).
+
+    Noise is drawn on a CUDA device with a generator of its own (seeded like the
+    preset), elsewhere on the CPU with the sampler's generator.
+    """
+    cl, n = torch.channels_last, p.channels
+    gen = sampler.gen
+    if dev.type == "cuda":
+        gen = torch.Generator(device=dev).manual_seed(int(p.seed))
+    noise_dev = dev if dev.type == "cuda" else torch.device("cpu")
+    for i in range(sched.warmup_steps):
+        b = sampler(sched.batch).to(dev)
+        tgt = b[:, 1:2].expand(-1, n, -1, -1).contiguous(memory_format=cl)
+        yield b[:, 0:1].expand(-1, n, -1, -1).contiguous(memory_format=cl), tgt
+    left = p.fast_steps
+    while left > 0:
+        b = sampler(sched.batch).to(noise_dev)
+        tgt = b[:, 1:2].expand(-1, n, -1, -1)
+        inp = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen, means=b[:, 2:3],
+                     corr=p.corr)
+        inp = inp.to(dev).contiguous(memory_format=cl)
+        tgt = tgt.to(dev).contiguous(memory_format=cl)
+        for _ in range(min(sched.reuse, left)):
+            yield inp, tgt
+            left -= 1
+
+
 def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
              sched: FastSchedule = FastSchedule(), progress: Optional[ProgressFn] = None,
              cancel: CancelLike = None) -> torch.nn.Module:
     """Fast mode: the paper's two stages on batches of random crops.
 
     The cost does not depend on the image size.  Stage 1 maps raw crops to their
-    targets; stage 2 draws a fresh noise-injected batch at every step.
+    targets; stage 2 draws a fresh noise-injected batch every ``sched.reuse`` steps.
+    On the CPU the batches are made in a background thread (:func:`prefetched`).
     """
     dev = net.conv1.weight.device
-    gen = sampler.gen
     total = sched.warmup_steps + p.fast_steps
     # channels-last halves the time of these small convolutions on CPU (measured)
-    cl = torch.channels_last
-    net.to(memory_format=cl)
+    net.to(memory_format=torch.channels_last)
     step = _Stepper(net, sched.lr, total, progress, cancel, one_cycle(total, sched.lr))
-    n = p.channels
     net.train()
-    for i in range(total):
-        b = sampler(sched.batch).to(dev)
-        tgt = b[:, 1:2].expand(-1, n, -1, -1)
-        if i < sched.warmup_steps:
-            inp = b[:, 0:1].expand(-1, n, -1, -1)
-        else:
-            inp = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen,
-                         means=b[:, 2:3], corr=p.corr)
-        step(inp.contiguous(memory_format=cl), tgt.contiguous(memory_format=cl))
+    batches = _fast_batches(sampler, p, sched, dev)
+    if dev.type == "cpu" and sched.prefetch:
+        batches = prefetched(batches)
+    for inp, tgt in batches:
+        step(inp, tgt)
     return net.to(memory_format=torch.contiguous_format)
 
 
