@@ -101,3 +101,26 @@ def test_prefetched_stops_early_and_propagates_errors():
         assert "boom" in str(e)
     else:
         raise AssertionError("the producer's error was not raised")
+
+
+def test_cancelled_fast_run_leaves_no_batch_thread():
+    import threading
+
+    from napari_fm2s.hooks import DenoiseCancelled
+    from napari_fm2s.presets import get_preset
+    from napari_fm2s.training import fit
+
+    raw = np.random.default_rng(4).random((60, 70)).astype(np.float32)
+    stop = threading.Event()
+
+    def progress(step, total, loss):
+        if step == 5:
+            stop.set()
+
+    try:
+        fit([raw], get_preset("confocal"), mode="fast", progress=progress, cancel=stop)
+    except DenoiseCancelled:
+        pass
+    else:
+        raise AssertionError("the run was not cancelled")
+    assert not [t for t in threading.enumerate() if t.name.startswith("fm2s-batches")]

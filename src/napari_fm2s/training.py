@@ -251,8 +251,11 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
     batches = _fast_batches(sampler, p, sched, dev)
     if dev.type == "cpu" and sched.prefetch:
         batches = prefetched(batches)
-    for inp, tgt in batches:
-        step(inp, tgt)
+    try:
+        for inp, tgt in batches:
+            step(inp, tgt)
+    finally:  # a cancel or an error: stop the batch thread now, not when collected
+        batches.close()
     return net.to(memory_format=torch.contiguous_format)
 
 
