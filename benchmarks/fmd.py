@@ -52,8 +52,10 @@ def main() -> None:
         ref_s = f"{ref[0]:8.3f} {psnr - ref[0]:+6.2f}" if ref else f"{'':8} {'':6}"
         print(f"{it.name:<22} {it.preset:<10} {psnr:7.3f} {ssim:7.4f} {ref_s} {dt:7.1f}", flush=True)
         groups[it.group].append((psnr, ssim, dt))
+        seed = 3407 if args.seed is None else args.seed
         append_json(args.json, {"image": it.name, "mode": args.mode, "preset": it.preset,
-                                "samples": args.samples, "psnr": psnr, "ssim": ssim, "time_s": dt})
+                                "samples": args.samples, "seed": seed, "psnr": psnr,
+                                "ssim": ssim, "time_s": dt})
     print("\nmean per microscope")
     for g, rows in groups.items():
         a = np.array(rows)
