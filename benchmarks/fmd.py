@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import DEFAULT_DATA, REFERENCE, append_json, find_images, score  # noqa: E402
+from _data import DEFAULT_DATA, REFERENCE, append_json, find_images, offset_psnr, score  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
 
@@ -55,7 +55,8 @@ def main() -> None:
         seed = 3407 if args.seed is None else args.seed
         append_json(args.json, {"image": it.name, "mode": args.mode, "preset": it.preset,
                                 "samples": args.samples, "seed": seed, "psnr": psnr,
-                                "ssim": ssim, "time_s": dt})
+                                "ssim": ssim, "psnr_offset": offset_psnr(out, gt),
+                                "time_s": dt})
     print("\nmean per microscope")
     for g, rows in groups.items():
         a = np.array(rows)
