@@ -57,70 +57,9 @@ def _fast_net(raw, **sched):
     return net, steps
 
 
-def test_prefetched_batches_give_the_same_network():
-    raw = np.random.default_rng(2).random((60, 70)).astype(np.float32)
-    a, steps = _fast_net(raw, prefetch=True)
-    b, _ = _fast_net(raw, prefetch=False)
-    assert steps == [(i, 9) for i in range(1, 10)]
-    for ta, tb in zip(a.state_dict().values(), b.state_dict().values()):
-        assert torch.equal(ta, tb)
-
-
 def test_reused_noise_batches_keep_the_step_count():
     raw = np.random.default_rng(3).random((60, 70)).astype(np.float32)
     a, steps = _fast_net(raw, reuse=3)
     b, _ = _fast_net(raw, reuse=1)
     assert steps == [(i, 9) for i in range(1, 10)]
     assert not torch.equal(a.conv1.weight, b.conv1.weight)
-
-
-def test_prefetched_stops_early_and_propagates_errors():
-    from napari_fm2s.training import prefetched
-
-    made = []
-
-    def items():
-        for i in range(100):
-            made.append(i)
-            yield i
-
-    it = prefetched(items())
-    assert [next(it), next(it)] == [0, 1]
-    it.close()
-    assert len(made) <= 3  # at most one element made ahead
-
-    def broken():
-        yield 1
-        raise RuntimeError("boom")
-
-    it = prefetched(broken())
-    assert next(it) == 1
-    try:
-        next(it)
-    except RuntimeError as e:
-        assert "boom" in str(e)
-    else:
-        raise AssertionError("the producer's error was not raised")
-
-
-def test_cancelled_fast_run_leaves_no_batch_thread():
-    import threading
-
-    from napari_fm2s.hooks import DenoiseCancelled
-    from napari_fm2s.presets import get_preset
-    from napari_fm2s.training import fit
-
-    raw = np.random.default_rng(4).random((60, 70)).astype(np.float32)
-    stop = threading.Event()
-
-    def progress(step, total, loss):
-        if step == 5:
-            stop.set()
-
-    try:
-        fit([raw], get_preset("confocal"), mode="fast", progress=progress, cancel=stop)
-    except DenoiseCancelled:
-        pass
-    else:
-        raise AssertionError("the run was not cancelled")
-    assert not [t for t in threading.enumerate() if t.name.startswith("fm2s-batches")]

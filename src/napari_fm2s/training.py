@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Optional, Sequence, TypeVar
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +18,6 @@ from .presets import Preset
 
 #: Training schedules; the first is the default of ``denoise()``.
 MODES = ("fast", "paper")
-
-T = TypeVar("T")
 
 
 class _Stepper:
@@ -90,7 +87,6 @@ class FastSchedule:
     lr: float = 5e-3  # peak learning rate
     flips: bool = True
     reuse: int = 1  # stage-2 steps on each noise-injected batch
-    prefetch: bool = True  # make batches in a background thread (CPU)
 
 
 def one_cycle(total: int, peak: float, start: float = 0.1, pct_up: float = 0.1,
@@ -184,25 +180,6 @@ class CropSampler:
         return torch.stack(out)
 
 
-def prefetched(items: Iterator[T]) -> Iterator[T]:
-    """Iterate ``items`` one element ahead in a background thread.
-
-    Batch making (crop sampling, Poisson draws: serial on the CPU) then overlaps the
-    optimizer step (parallel convolutions).  One thread advances ``items``, in order,
-    so a seeded run gives the same batches.  Stopping early waits for at most the one
-    element being made.
-    """
-    done = object()
-    with ThreadPoolExecutor(1, thread_name_prefix="fm2s-batches") as pool:
-        fut = pool.submit(next, items, done)
-        while True:
-            item = fut.result()
-            if item is done:
-                return
-            fut = pool.submit(next, items, done)
-            yield item
-
-
 def _fast_batches(sampler: CropSampler, p: Preset, sched: FastSchedule, dev: torch.device
                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(input, target) batches on ``dev``, channels-last: stage 1 raw crops, then
@@ -240,7 +217,6 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
 
     The cost does not depend on the image size.  Stage 1 maps raw crops to their
     targets; stage 2 draws a fresh noise-injected batch every ``sched.reuse`` steps.
-    On the CPU the batches are made in a background thread (:func:`prefetched`).
     """
     dev = net.conv1.weight.device
     total = sched.warmup_steps + p.fast_steps
@@ -248,14 +224,8 @@ def fit_fast(net: torch.nn.Module, sampler: CropSampler, p: Preset,
     net.to(memory_format=torch.channels_last)
     step = _Stepper(net, sched.lr, total, progress, cancel, one_cycle(total, sched.lr))
     net.train()
-    batches = _fast_batches(sampler, p, sched, dev)
-    if dev.type == "cpu" and sched.prefetch:
-        batches = prefetched(batches)
-    try:
-        for inp, tgt in batches:
-            step(inp, tgt)
-    finally:  # a cancel or an error: stop the batch thread now, not when collected
-        batches.close()
+    for inp, tgt in _fast_batches(sampler, p, sched, dev):
+        step(inp, tgt)
     return net.to(memory_format=torch.contiguous_format)
 
 
