@@ -71,8 +71,8 @@ def _build() -> dict[str, Preset]:
             desc = f"{scope.capitalize()} (FMD), raw noise averaged over {level} frame(s)"
             table[name] = Preset(name, 75, w, n, k_g, k_p, lam_p, source=source,
                                  fast_steps=steps, description=desc)
-    # fast_steps: on the SRDTrans frames fast mode's denoising (offset-matched PSNR,
-    # benchmarks/speed.py) is 0.8 dB short of paper mode's at 400 steps, 0.1 at 1200.
+    # fast_steps: measured by offset-matched PSNR (benchmarks/speed.py), 400 fast steps
+    # under-train this 6-channel, stride-5 preset: 0.9-1.0 dB below 1600 steps on frames 4, 7.
     table["srdtrans"] = Preset("srdtrans", 5, 3, 6, 60, 40, 125, source=_CODE,
                                fast_steps=SRDTRANS_FAST_STEPS,
                                description="Two-photon calcium imaging (SRDTrans data)")
