@@ -70,7 +70,7 @@ def offset_psnr(out: np.ndarray, gt: np.ndarray) -> float:
     """PSNR (8-bit, data_range 255) after removing the global mean difference to ``gt``.
 
     The SRDTrans ground truth sits about 8.5 grey levels below the noisy frames' mean
-    (39.9 vs 47.5-49.1), so plain PSNR there mostly measures the output's overall
+    (39.9 vs 47.5-49.6), so plain PSNR there mostly measures the output's overall
     brightness; this one measures the denoising.
     """
     from skimage.metrics import peak_signal_noise_ratio
