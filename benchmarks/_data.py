@@ -56,12 +56,16 @@ def find_images(data: Path = DEFAULT_DATA, pattern: str = "*") -> list[Item]:
     return [it for it in items if any(fnmatch.fnmatch(it.name, q) for q in pats)]
 
 
+def _to8(out: np.ndarray) -> np.ndarray:
+    """An output as the 8-bit image it would be saved as (rounded, clipped), in float64."""
+    return np.clip(np.round(out), 0, 255).astype(np.float64)
+
+
 def score(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     """PSNR and SSIM, FMD convention: 8-bit intensities (rounded), data_range 255."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    out8 = np.clip(np.round(out), 0, 255).astype(np.float64)
-    gt = gt.astype(np.float64)
+    out8, gt = _to8(out), gt.astype(np.float64)
     return (peak_signal_noise_ratio(gt, out8, data_range=255),
             structural_similarity(gt, out8, data_range=255))
 
@@ -75,8 +79,7 @@ def offset_psnr(out: np.ndarray, gt: np.ndarray) -> float:
     """
     from skimage.metrics import peak_signal_noise_ratio
 
-    out8 = np.clip(np.round(out), 0, 255).astype(np.float64)
-    gt = gt.astype(np.float64)
+    out8, gt = _to8(out), gt.astype(np.float64)
     return peak_signal_noise_ratio(gt, out8 + (gt.mean() - out8.mean()), data_range=255)
 
 
@@ -84,6 +87,11 @@ def append_json(path: str | os.PathLike | None, record: dict) -> None:
     if path:
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def paper_runs(path: str | os.PathLike) -> list[dict]:
+    """The paper-mode records of ``path`` run with the full schedule (no ``samples`` override)."""
+    return [r for r in load_json(path) if r.get("mode") == "paper" and r.get("samples") is None]
 
 
 def load_json(path: str | os.PathLike) -> list[dict]:

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DEFAULT_DATA, REFERENCE, append_json, find_images, offset_psnr, score  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
+from napari_fm2s.presets import get_preset  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +53,7 @@ def main() -> None:
         ref_s = f"{ref[0]:8.3f} {psnr - ref[0]:+6.2f}" if ref else f"{'':8} {'':6}"
         print(f"{it.name:<22} {it.preset:<10} {psnr:7.3f} {ssim:7.4f} {ref_s} {dt:7.1f}", flush=True)
         groups[it.group].append((psnr, ssim, dt))
-        seed = 3407 if args.seed is None else args.seed
+        seed = get_preset(it.preset).seed if args.seed is None else args.seed
         append_json(args.json, {"image": it.name, "mode": args.mode, "preset": it.preset,
                                 "samples": args.samples, "seed": seed, "psnr": psnr,
                                 "ssim": ssim, "psnr_offset": offset_psnr(out, gt),

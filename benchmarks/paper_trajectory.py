@@ -5,8 +5,8 @@
 Trains paper mode exactly as ``denoise(..., mode="paper")`` does and scores the network
 every ``--every`` steps (inference only, the training is not changed): PSNR, PSNR with
 the global mean difference to the ground truth removed (``_data.offset_psnr``) and the
-output's mean.  Prints one line per
-checkpoint and a summary; ``--json`` writes the checkpoints.
+output's mean.  Prints one line per checkpoint and a summary; ``--json`` writes the
+checkpoints.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DEFAULT_DATA, find_images, offset_psnr, score  # noqa: E402
@@ -26,7 +25,7 @@ from napari_fm2s.api import resolve_params  # noqa: E402
 from napari_fm2s.inference import apply  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.noise import median_target  # noqa: E402
-from napari_fm2s.training import fit_paper  # noqa: E402
+from napari_fm2s.training import _stack, fit_paper  # noqa: E402
 
 
 def main() -> None:
@@ -51,10 +50,9 @@ def main() -> None:
             print(f"step {step:5d}  PSNR {points[-1][1]:.3f}  offset-matched PSNR "
                   f"{points[-1][2]:.3f}  output mean {points[-1][3]:.2f}", flush=True)
 
-    def planes(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(x)[None, None].repeat(1, p.channels, 1, 1)
-
-    fit_paper(net, planes(raw), planes(median_target(raw, p.filter_size)), p, checkpoint)
+    cpu = net.conv1.weight.device
+    fit_paper(net, _stack([raw], p.channels, cpu),
+              _stack([median_target(raw, p.filter_size)], p.channels, cpu), p, checkpoint)
     late = np.array([pt[1:] for pt in points if pt[0] >= 300])
     for col, what in ((0, "PSNR"), (1, "offset-matched PSNR"), (2, "output mean")):
         v = late[:, col]

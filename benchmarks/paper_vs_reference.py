@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import REFERENCE, load_json  # noqa: E402
+from _data import REFERENCE, paper_runs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -23,8 +23,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     runs: dict[str, list[float]] = {}
     for name in ("paper_fmd.jsonl", "paper_seeds.jsonl"):  # seed 3407 first, then the others
-        for r in load_json(RESULTS / name):
-            if r["image"] in REFERENCE and r.get("mode") == "paper" and r.get("samples") is None:
+        for r in paper_runs(RESULTS / name):
+            if r["image"] in REFERENCE:
                 runs.setdefault(r["image"], []).append(r["psnr"])
     print(f"{'image':<20} {'reference':>9}  ours, one per seed (3407 first)   {'mean':>7} "
           f"{'mean-ref':>8} {'range':>6}")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import DEFAULT_DATA, find_images, load_json, offset_psnr, score  # noqa: E402
+from _data import DEFAULT_DATA, find_images, offset_psnr, paper_runs, score  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
 from napari_fm2s.api import resolve_params  # noqa: E402
@@ -67,25 +67,20 @@ def main() -> None:
                     help="images on which paper mode runs side by side ('' for none)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args()
-    earlier = {r["image"]: r for r in load_json(RESULTS) if r.get("mode") == "paper"
-               and r.get("samples") is None}
+    earlier = {r["image"]: r for r in paper_runs(RESULTS)}
     pats = [s for s in args.paper_images.split(",") if s]
-
     others: dict[str, list[float]] = {}
-    for r in load_json(SEEDS):
-        if r.get("mode") == "paper" and r.get("samples") is None:
-            others.setdefault(r["image"], []).append(r["psnr"])
+    for r in paper_runs(SEEDS):
+        others.setdefault(r["image"], []).append(r["psnr"])
+    paper_off: dict[str, list[float]] = {}
+    for r in (r for path in OFFSET_RUNS for r in paper_runs(path) if "psnr_offset" in r):
+        paper_off.setdefault(r["image"], []).append(r["psnr_offset"])
 
     print(f"{'image':<20} {'paper s':>8} {'fast s':>7} {'ratio':>6} {'paper dB':>9} "
           f"{'fast dB':>8} {'diff':>6} {'paper avg':>9} {'seeds':>5} {'diff':>6}", flush=True)
     # One-time process costs (torch imports its compiler stack on the first optimizer, about
     # 2-3 s) are paid before timing, as in a napari session that has denoised once.
     denoise(synthetic_cells((64, 64), seed=0)[0], "confocal", fast_steps=1)
-    paper_off: dict[str, list[float]] = {}
-    for path in OFFSET_RUNS:
-        for r in load_json(path):
-            if r.get("mode") == "paper" and r.get("samples") is None and "psnr_offset" in r:
-                paper_off.setdefault(r["image"], []).append(r["psnr_offset"])
     rows, off_rows = [], []
     for it in find_images(args.data, args.images):
         noisy, gt = it.load()

@@ -71,8 +71,9 @@ def _build() -> dict[str, Preset]:
             desc = f"{scope.capitalize()} (FMD), raw noise averaged over {level} frame(s)"
             table[name] = Preset(name, 75, w, n, k_g, k_p, lam_p, source=source,
                                  fast_steps=steps, description=desc)
-    # fast_steps: measured by offset-matched PSNR (benchmarks/speed.py), 400 fast steps
-    # under-train this 6-channel, stride-5 preset: 0.9-1.0 dB below 1600 steps on frames 4, 7.
+    # fast_steps: 400 fast steps under-train this 6-channel, stride-5 preset: by the
+    # offset-matched PSNR of benchmarks/_data.py, 0.9-1.0 dB below 1600 steps on SRDTrans
+    # frames 4 and 7 (README, Modes).
     table["srdtrans"] = Preset("srdtrans", 5, 3, 6, 60, 40, 125, source=_CODE,
                                fast_steps=SRDTRANS_FAST_STEPS,
                                description="Two-photon calcium imaging (SRDTrans data)")

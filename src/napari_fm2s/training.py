@@ -193,7 +193,7 @@ def _fast_batches(sampler: CropSampler, p: Preset, sched: FastSchedule, dev: tor
     if dev.type == "cuda":
         gen = torch.Generator(device=dev).manual_seed(int(p.seed))
     noise_dev = dev if dev.type == "cuda" else torch.device("cpu")
-    for i in range(sched.warmup_steps):
+    for _ in range(sched.warmup_steps):
         b = sampler(sched.batch).to(dev)
         tgt = b[:, 1:2].expand(-1, n, -1, -1).contiguous(memory_format=cl)
         yield b[:, 0:1].expand(-1, n, -1, -1).contiguous(memory_format=cl), tgt
