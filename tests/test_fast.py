@@ -57,9 +57,51 @@ def _fast_net(raw, **sched):
     return net, steps
 
 
-def test_reused_noise_batches_keep_the_step_count():
+def test_noise_reuse_keeps_the_step_count():
     raw = np.random.default_rng(3).random((60, 70)).astype(np.float32)
-    a, steps = _fast_net(raw, reuse=3)
-    b, _ = _fast_net(raw, reuse=1)
+    a, steps = _fast_net(raw, noise_reuse=3)
+    b, _ = _fast_net(raw, noise_reuse=1)
     assert steps == [(i, 9) for i in range(1, 10)]
     assert not torch.equal(a.conv1.weight, b.conv1.weight)
+
+
+def _pool(raw, preset="srdtrans", **over):
+    from napari_fm2s.presets import get_preset
+    from napari_fm2s.training import NoisePool
+
+    p = get_preset(preset).with_overrides(**over)
+    gen = torch.Generator().manual_seed(0)
+    s = CropSampler([raw], p.filter_size, p.stride, 48, gen)
+    return NoisePool(s, p, torch.device("cpu"), gen), p
+
+
+def test_noise_pool_renews_every_pixel_in_turn():
+    raw = np.random.default_rng(5).uniform(0.05, 0.3, (100, 90)).astype(np.float32)
+    pool, _ = _pool(raw)
+    before = pool.noisy[0].clone()
+    pool.renew(32 * 90 - 1)  # not yet a whole band of 32 rows
+    assert torch.equal(pool.noisy[0], before)
+    pool.renew(1)  # now one band: rows 0-31 only
+    changed = (pool.noisy[0] != before).float().mean(dim=(0, 2))
+    assert (changed[:32] > 0.8).all() and (changed[32:] == 0).all()
+    pool.renew(100 * 90)  # the rest, wrapping around to the top
+    changed = (pool.noisy[0] != before).float().mean(dim=(0, 2))
+    assert (changed > 0.8).all()
+
+
+def test_noise_pool_injects_the_papers_noise():
+    from napari_fm2s.noise import inject
+
+    u = 0.08
+    raw = np.full((150, 150), u, dtype=np.float32)
+    pool, p = _pool(raw, "confocal")
+    noisy = pool.noisy[0]
+    assert noisy.shape == (p.channels, 150, 150)
+    # the same injection, drawn directly on one whole 75x75 region (mean u, as in the pool)
+    region = torch.full((40, p.channels, 75, 75), u)
+    direct = inject(region, p.k_g, p.k_p, p.lam_p, p.stride,
+                    generator=torch.Generator().manual_seed(1))
+    inner = noisy[:, :75, :75]
+    assert abs(float(inner.mean()) - float(direct.mean())) < 0.003
+    assert abs(float(inner.var()) / float(direct.var()) - 1) < 0.08
+    assert float(inner.var()) > 0.5 * u / p.lam_p  # really noisy
