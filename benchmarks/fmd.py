@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DEFAULT_DATA, REFERENCE, append_json, find_images, offset_psnr, score  # noqa: E402
@@ -57,7 +58,7 @@ def main() -> None:
         append_json(args.json, {"image": it.name, "mode": args.mode, "preset": it.preset,
                                 "samples": args.samples, "seed": seed, "psnr": psnr,
                                 "ssim": ssim, "psnr_offset": offset_psnr(out, gt),
-                                "time_s": dt})
+                                "time_s": dt, "threads": torch.get_num_threads()})
     print("\nmean per microscope")
     for g, rows in groups.items():
         a = np.array(rows)
