@@ -12,6 +12,11 @@ import numpy as np
 from PIL import Image
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+#: Earlier paper-mode runs: seed 3407 (fmd.py --json), other seeds, SRDTrans offset records.
+PAPER_3407 = RESULTS / "paper_fmd.jsonl"
+PAPER_SEEDS = RESULTS / "paper_seeds.jsonl"
+PAPER_OFFSET = RESULTS / "paper_srdtrans_offset.jsonl"
 
 #: Reference PSNR / SSIM of the authors' code (../shared/data/README.md).
 REFERENCE = {
@@ -99,3 +104,22 @@ def load_json(path: str | os.PathLike) -> list[dict]:
     if not p.exists():
         return []
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def paper_seed_psnrs() -> dict[str, list[float]]:
+    """Plain PSNR of every earlier paper-mode run per image: seed 3407 first, then other seeds."""
+    out: dict[str, list[float]] = {}
+    for path in (PAPER_3407, PAPER_SEEDS):
+        for r in paper_runs(path):
+            out.setdefault(r["image"], []).append(r["psnr"])
+    return out
+
+
+def paper_offsets() -> dict[str, list[float]]:
+    """Offset-matched PSNR of every earlier paper-mode run that recorded it, per image."""
+    out: dict[str, list[float]] = {}
+    for path in (PAPER_3407, PAPER_SEEDS, PAPER_OFFSET):
+        for r in paper_runs(path):
+            if "psnr_offset" in r:
+                out.setdefault(r["image"], []).append(r["psnr_offset"])
+    return out

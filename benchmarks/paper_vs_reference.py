@@ -15,17 +15,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import REFERENCE, paper_runs  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _data import REFERENCE, paper_seed_psnrs  # noqa: E402
 
 
 def main() -> None:
-    runs: dict[str, list[float]] = {}
-    for name in ("paper_fmd.jsonl", "paper_seeds.jsonl"):  # seed 3407 first, then the others
-        for r in paper_runs(RESULTS / name):
-            if r["image"] in REFERENCE:
-                runs.setdefault(r["image"], []).append(r["psnr"])
+    runs = paper_seed_psnrs()  # seed 3407 first, then the others
     print(f"{'image':<20} {'reference':>9}  ours, one per seed (3407 first)   {'mean':>7} "
           f"{'mean-ref':>8} {'range':>6}")
     first, means = [], []

@@ -29,17 +29,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import DEFAULT_DATA, find_images, offset_psnr, paper_runs, score  # noqa: E402
+from _data import (DEFAULT_DATA, PAPER_3407, PAPER_SEEDS, find_images, offset_psnr,  # noqa: E402
+                   paper_offsets, paper_runs, score)
 
 from napari_fm2s import denoise  # noqa: E402
 from napari_fm2s.api import resolve_params  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 from napari_fm2s.training import fit  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "paper_fmd.jsonl"
-SEEDS = RESULTS.with_name("paper_seeds.jsonl")
-#: Paper-mode runs (any file) that also recorded the offset-matched PSNR.
-OFFSET_RUNS = (RESULTS, SEEDS, RESULTS.with_name("paper_srdtrans_offset.jsonl"))
 
 _MEM_CHILD = """
 import resource, sys, numpy as np, torch
@@ -72,14 +69,12 @@ def main() -> None:
     ap.add_argument("--fast-seeds", type=int, default=1,
                     help="fast-mode runs per image: the preset's seed, then seeds 1, 2, ...")
     args = ap.parse_args()
-    earlier = {r["image"]: r for r in paper_runs(RESULTS)}
+    earlier = {r["image"]: r for r in paper_runs(PAPER_3407)}
     pats = [s for s in args.paper_images.split(",") if s]
     others: dict[str, list[float]] = {}
-    for r in paper_runs(SEEDS):
+    for r in paper_runs(PAPER_SEEDS):
         others.setdefault(r["image"], []).append(r["psnr"])
-    paper_off: dict[str, list[float]] = {}
-    for r in (r for path in OFFSET_RUNS for r in paper_runs(path) if "psnr_offset" in r):
-        paper_off.setdefault(r["image"], []).append(r["psnr_offset"])
+    paper_off = paper_offsets()
 
     print(f"{'image':<20} {'paper s':>8} {'fast s':>7} {'ratio':>6} {'paper dB':>9} "
           f"{'fast dB':>8} {'diff':>6} {'paper avg':>9} {'seeds':>5} {'diff':>6} {'fast avg':>8} "
