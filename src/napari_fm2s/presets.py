@@ -74,8 +74,8 @@ def _build() -> dict[str, Preset]:
     # fast_steps: 400 fast steps under-train this 6-channel, stride-5 preset: by the
     # offset-matched PSNR of benchmarks/_data.py, 0.9-1.0 dB below 1600 steps on SRDTrans
     # frames 4 and 7.  With the noise pool and Adam beta2 0.99, 1600 steps reach paper
-    # mode's offset-matched PSNR on frames 0, 2, 4, 7, 9 (+0.06 dB, two seeds; 1200
-    # steps: -0.08, 2400: +0.13) (README, Modes).
+    # mode's offset-matched PSNR on frames 0, 2, 4, 7, 9 (+0.05 dB, two seeds; 1200
+    # steps: -0.08, 2400: +0.13; benchmarks/results/fast_tuning_srdtrans.txt).
     table["srdtrans"] = Preset("srdtrans", 5, 3, 6, 60, 40, 125, source=_CODE,
                                fast_steps=SRDTRANS_FAST_STEPS,
                                description="Two-photon calcium imaging (SRDTrans data)")

@@ -88,8 +88,9 @@ class FastSchedule:
     lr: float = 5e-3  # peak learning rate
     # Adam's second-moment decay.  The paper's 0.999 let fast mode's loss blow up mid-run
     # (SRDTrans frame 0: from 1.3e-4 to 0.06 at step ~1070, ending 1.15 dB lower, offset-
-    # matched); 0.99 adapts to the shrinking gradients in time and, over 2 seeds on 5
-    # SRDTrans frames, gave +0.22 dB offset-matched PSNR (FMD, 3 seeds: -0.01 to +0.34 dB).
+    # matched); 0.99 adapts to the shrinking gradients in time: +0.22 dB offset-matched
+    # PSNR (2400 steps, 2 seeds x 5 SRDTrans frames, 1 thread); FMD (3 seeds): -0.01 to
+    # +0.34 dB per image.
     beta2: float = 0.99
     flips: bool = True
     # Crops each injected pixel serves on average before its noise is re-drawn.  Drawing
