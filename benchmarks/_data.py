@@ -106,10 +106,12 @@ def load_json(path: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
-def paper_seed_psnrs() -> dict[str, list[float]]:
-    """Plain PSNR of every earlier paper-mode run per image: seed 3407 first, then other seeds."""
+def paper_seed_psnrs(paths: tuple[Path, ...] = (PAPER_3407, PAPER_SEEDS)
+                     ) -> dict[str, list[float]]:
+    """Plain PSNR of the earlier paper-mode runs in ``paths``, per image, in file order
+    (by default seed 3407 first, then the other seeds)."""
     out: dict[str, list[float]] = {}
-    for path in (PAPER_3407, PAPER_SEEDS):
+    for path in paths:
         for r in paper_runs(path):
             out.setdefault(r["image"], []).append(r["psnr"])
     return out

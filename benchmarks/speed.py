@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import (DEFAULT_DATA, PAPER_3407, PAPER_SEEDS, find_images, offset_psnr,  # noqa: E402
-                   paper_offsets, paper_runs, score)
+                   paper_offsets, paper_runs, paper_seed_psnrs, score)
 
 from napari_fm2s import denoise  # noqa: E402
 from napari_fm2s.api import resolve_params  # noqa: E402
@@ -71,9 +71,7 @@ def main() -> None:
     args = ap.parse_args()
     earlier = {r["image"]: r for r in paper_runs(PAPER_3407)}
     pats = [s for s in args.paper_images.split(",") if s]
-    others: dict[str, list[float]] = {}
-    for r in paper_runs(PAPER_SEEDS):
-        others.setdefault(r["image"], []).append(r["psnr"])
+    others = paper_seed_psnrs((PAPER_SEEDS,))  # seeds other than 3407
     paper_off = paper_offsets()
 
     print(f"{'image':<20} {'paper s':>8} {'fast s':>7} {'ratio':>6} {'paper dB':>9} "
