@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DEFAULT_DATA, find_images, offset_psnr, score  # noqa: E402
 
-from napari_fm2s.api import resolve_params  # noqa: E402
+from napari_fm2s.params import resolve_params  # noqa: E402
 from napari_fm2s.inference import apply  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.noise import median_target  # noqa: E402

@@ -33,7 +33,7 @@ from _data import (DEFAULT_DATA, PAPER_3407, PAPER_SEEDS, find_images, offset_ps
                    paper_offsets, paper_runs, paper_seed_psnrs, score)
 
 from napari_fm2s import denoise  # noqa: E402
-from napari_fm2s.api import resolve_params  # noqa: E402
+from napari_fm2s.params import resolve_params  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 from napari_fm2s.training import fit  # noqa: E402
 

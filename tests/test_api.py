@@ -18,6 +18,7 @@ def test_output_dtype_shape_units_and_input_untouched(noisy_small):
     assert abs(out.mean() - noisy_small.mean()) < 0.15 * noisy_small.mean()
 
 
+@pytest.mark.slow
 def test_uint16_and_float_in_input_units():
     noisy, _ = synthetic_cells((48, 48), seed=5, dtype=np.uint16)
     noisy12 = (noisy.astype(np.float64) * 4095 / 65535).astype(np.uint16)
@@ -28,11 +29,13 @@ def test_uint16_and_float_in_input_units():
     assert outf.min() >= f.min() - 1e-6 and abs(outf.mean() - f.mean()) < 0.05
 
 
+@pytest.mark.slow
 def test_singleton_axes_kept(noisy_small):
     out = denoise(noisy_small[None, :, :, None], **FAST)
     assert out.shape == (1, 64, 64, 1)
 
 
+@pytest.mark.slow
 def test_deterministic_with_seed(noisy_small):
     a = denoise(noisy_small, seed=11, **FAST)
     b = denoise(noisy_small, seed=11, **FAST)
@@ -119,3 +122,22 @@ def test_widefield_filter_window_checked():
     img = np.random.default_rng(0).random((10, 40)).astype(np.float32)
     with pytest.raises(ValueError, match="11x11"):
         denoise(img, "widefield", **FAST)
+
+
+@pytest.mark.parametrize("dtype, mode", [(np.uint8, "paper"), (np.uint16, "fast"),
+                                         (np.float32, "fast")])
+def test_one_pipeline_equals_the_former_2d_path(dtype, mode):
+    """A plane is the YX case of the one pipeline: bit for bit what the former 2D path of
+    denoise() gave (to_unit -> fit on the whole plane -> tiled apply -> from_unit)."""
+    from napari_fm2s.inference import INFERENCE_TILE, apply
+    from napari_fm2s.intensity import to_unit
+    from napari_fm2s.params import resolve_params
+    from napari_fm2s.training import fit
+
+    img = synthetic_cells((64, 80), seed=4)[0].astype(dtype) * (3 if dtype != np.uint8 else 1)
+    kw = {"samples": 3, "steps_per_sample": 2, "fast_steps": 10}
+    raw, imap = to_unit(img)
+    net = fit([raw], resolve_params("confocal", **kw), mode=mode, device="cpu")
+    former = imap.from_unit(apply(net, raw, tile=INFERENCE_TILE))
+    assert np.array_equal(denoise(img, mode=mode, device="cpu", **kw), former)
+    assert np.array_equal(denoise(img[None], mode=mode, device="cpu", **kw), former[None])

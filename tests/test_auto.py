@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from napari_fm2s import denoise
-from napari_fm2s.api import resolve_params
+from napari_fm2s.params import resolve_params
 from napari_fm2s.calibrate import CORR_ON, auto_preset, calibrate, estimate_noise
 from napari_fm2s.cli import main
 from napari_fm2s.noise import MAX_CORR, colour_noise, inject

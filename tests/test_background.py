@@ -1,56 +1,50 @@
-"""denoise() in a helper thread, iterated for progress, stoppable at every yield."""
+"""run_denoise: the widget's worker-thread run, throttled reports, an Outcome."""
 
 import threading
 
 import numpy as np
 
 from napari_fm2s import denoise
-from napari_fm2s.background import Outcome, Progress, iter_denoise, user_message
+from napari_fm2s.background import Outcome, Progress, run_denoise, user_message
 from .conftest import FAST
 
 
-def _finish(gen) -> tuple[list[Progress], Outcome]:
-    items = []
-    while True:
-        try:
-            items.append(next(gen))
-        except StopIteration as stop:
-            return items, stop.value
-
-
 def test_progress_then_the_same_result_as_denoise(noisy_small):
-    items, outcome = _finish(iter_denoise(noisy_small, "confocal", cancel=threading.Event(),
-                                          mode="paper", **FAST))
+    items: list[Progress] = []
+    outcome = run_denoise(noisy_small, "confocal", cancel=threading.Event(),
+                          report=items.append, interval=0.0, mode="paper", **FAST)
     steps = [s for item in items for s, _ in item.losses]
     assert steps == list(range(1, 5 + 3 * 2 + 1))
     assert items[-1].step == items[-1].total == 11
-    assert not outcome.cancelled and outcome.error is None
-    np.testing.assert_allclose(outcome.image, denoise(noisy_small, mode="paper", **FAST),
-                               rtol=1e-5, atol=1e-4)
+    assert not outcome.cancelled and outcome.error is None and outcome.model is not None
+    np.testing.assert_array_equal(outcome.image, denoise(noisy_small, mode="paper", **FAST))
 
 
-def test_cancel_event_ends_with_cancelled(noisy_small):
-    cancel = threading.Event()
-    gen = iter_denoise(noisy_small, cancel=cancel, mode="paper", samples=100_000)
-    while not next(gen).losses:
-        pass
-    cancel.set()
-    items, outcome = _finish(gen)
+def test_reports_are_throttled_but_lose_no_step(noisy_small):
+    items: list[Progress] = []
+    run_denoise(noisy_small, cancel=threading.Event(), report=items.append,
+                interval=3600.0, mode="paper", **FAST)
+    assert len(items) <= 2  # the first step and the final flush
+    assert [s for item in items for s, _ in item.losses] == list(range(1, 12))
+
+
+def test_cancel_event_ends_with_cancelled_within_a_step(noisy_small):
+    cancel, after = threading.Event(), []
+
+    def report(p: Progress) -> None:
+        if cancel.is_set():
+            after.extend(p.losses)
+        elif p.step >= 3:
+            cancel.set()
+
+    outcome = run_denoise(noisy_small, cancel=cancel, report=report, interval=0.0,
+                          mode="paper", samples=100_000)
     assert outcome.cancelled and outcome.image is None
-    assert len(items) < 40  # stopped within a couple of polls
-
-
-def test_closing_early_sets_cancel_and_stops_the_helper(noisy_small):
-    cancel = threading.Event()
-    gen = iter_denoise(noisy_small, cancel=cancel, mode="paper", samples=100_000)
-    next(gen)
-    gen.close()
-    assert cancel.is_set()
-    assert not any(t.name == "fm2s-denoise" and t.is_alive() for t in threading.enumerate())
+    assert len(after) <= 1  # the core checks the event at every step
 
 
 def test_errors_are_returned_with_a_message():
-    _, outcome = _finish(iter_denoise(np.zeros((32, 32)), cancel=threading.Event()))
+    outcome = run_denoise(np.zeros((32, 32)), cancel=threading.Event())
     assert outcome.image is None and not outcome.cancelled
     assert isinstance(outcome.error, ValueError) and "constant" in outcome.message
 

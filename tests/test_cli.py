@@ -21,6 +21,14 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def _main(capsys, *args: str) -> tuple[int, str]:
+    """``fm2s ARGS`` in this process: (exit code, stderr)."""
+    capsys.readouterr()
+    rc = main(list(args))
+    return rc, capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_tiff_in_tiff_out(tmp_path, noisy_small):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, noisy_small)
@@ -39,6 +47,7 @@ def test_several_inputs_go_to_a_folder(tmp_path, noisy_small):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_fm2s.tif", "b_fm2s.tif"]
 
 
+@pytest.mark.slow
 def test_sample_and_presets(tmp_path):
     assert main(["denoise", "--sample", "-o", str(tmp_path / "s.tif"), *SMALL]) == 0
     assert tifffile.imread(tmp_path / "s.tif").shape == (256, 256)
@@ -56,7 +65,7 @@ def test_sample_and_presets(tmp_path):
     ("ok", ["in.tif", "-o", "in.tif"], "overwrite the input"),
     ("ok", ["in.tif", "-o", "x.png"], "must end in .tif"),
 ])
-def test_bad_input_one_line_no_traceback(tmp_path, noisy_small, setup, args, msg):
+def test_bad_input_one_line_no_traceback(tmp_path, capsys, noisy_small, setup, args, msg):
     if setup == "dir":
         (tmp_path / "adir").mkdir()
     elif setup == "corrupt":
@@ -67,13 +76,31 @@ def test_bad_input_one_line_no_traceback(tmp_path, noisy_small, setup, args, msg
             and args[i - 1] == "-o") or a.startswith("nofolder") else a for i, a in enumerate(args)]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "out.tif")]
-    r = _run("denoise", *args, *SMALL)
-    assert r.returncode == 1
-    assert "Traceback" not in r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and msg in lines[0], r.stderr
+    rc, err = _main(capsys, "denoise", *args, *SMALL)
+    assert rc == 1
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and msg in lines[0], err
 
 
+@pytest.mark.slow
+def test_a_bad_input_through_the_entry_point_is_one_line(tmp_path):
+    r = _run("denoise", str(tmp_path / "missing.tif"), "-o", str(tmp_path / "o.tif"), *SMALL)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"fm2s: error: {tmp_path / 'missing.tif'}: "
+                                             f"{tmp_path / 'missing.tif'} does not exist"] \
+        or "does not exist" in r.stderr
+
+
+def test_help_shows_each_parameter_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["denoise", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--k-g FLOAT" in out and "(default 200)" in out and "--fast-steps INT" in out
+    assert "Paper mode: noise-injected training samples" in out and "odd" in out
+
+
+@pytest.mark.slow
 def test_sigterm_leaves_no_partial_file(tmp_path):
     img = synthetic_cells((256, 256))[0]
     tifffile.imwrite(tmp_path / "in.tif", img)

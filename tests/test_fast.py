@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import torch
 
@@ -35,6 +36,7 @@ def test_small_image_uses_whole_plane():
     assert tuple(b.shape) == (5, 3, 96, 96)
 
 
+@pytest.mark.slow
 def test_fast_mode_beats_its_median_target():
     noisy, clean = synthetic_cells((128, 128), seed=4)
 

@@ -13,14 +13,14 @@ import pytest
 import tifffile
 import zarr
 
-from napari_fm2s import denoise, stack
-from napari_fm2s.api import resolve_params
+from napari_fm2s import denoise
+from napari_fm2s import lazy as lazy_mod
 from napari_fm2s.batch import Settings, denoise_file, find_inputs, output_path
 from napari_fm2s.cli import main
 from napari_fm2s.io import open_image, write_tiff_atomic, write_zarr_atomic
 from napari_fm2s.samples import synthetic_cells
-from napari_fm2s.stack import (check_axes, denoise_plane, guess_axes, plane_subset,
-                               train_windows)
+from napari_fm2s.axes import check_axes, guess_axes, plane_view
+from napari_fm2s.pipeline import plane_subset, train_windows
 from napari_fm2s.training import FastSchedule
 
 from .conftest import FAST
@@ -151,17 +151,19 @@ def test_training_subset_and_windows():
     assert len({w[0].start for w in wins}) == 8  # spread through the field of view
 
 
-def test_denoise_plane_for_the_widget():
+def test_plane_view_for_the_widget():
+    """The widget's "plane in view": plane_view's index, then the one pipeline."""
     x = cells(3)
-    p = resolve_params("confocal", **FAST)
-    one = denoise_plane(x, p, "TYX", (1, 0, 0), mode="paper")
-    assert np.array_equal(one, denoise(x[1], **TINY))
+    index, rest = plane_view(x.shape, "TYX", (1, 0, 0))
+    assert rest == "YX"
+    assert np.array_equal(denoise(x[index], axes=rest, **TINY), denoise(x[1], **TINY))
     rgb = np.stack([cells(3)] * 3, axis=-1)  # T, Y, X, S
-    plane = denoise_plane(rgb, p, "TYXS", (2, 0, 0), mode="paper")  # napari: no S in step
+    index, rest = plane_view(rgb.shape, "TYXS", (2, 0, 0))  # napari: no S in step
+    plane = denoise(rgb[index], axes=rest, **TINY)
     assert plane.shape == (48, 40, 3)
     assert np.array_equal(plane, denoise(rgb, per_plane=True, **TINY)[2])
     with pytest.raises(ValueError, match="outside axis T"):
-        denoise_plane(x, p, "TYX", (5, 0, 0))
+        plane_view(x.shape, "TYX", (5, 0, 0))
 
 
 # ---------------------------------------------------------------- lazy input
@@ -170,7 +172,7 @@ def test_denoise_plane_for_the_widget():
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Keep the input's small chunks, so map_overlap really works across many blocks."""
-    monkeypatch.setattr(stack, "MIN_CHUNK", 1)
+    monkeypatch.setattr(lazy_mod, "MIN_CHUNK", 1)
 
 
 @pytest.mark.parametrize("per_plane, mode", [(False, "paper"), (True, "paper"),
@@ -210,12 +212,12 @@ def test_lazy_tiff_and_ome_zarr_round_trip(tmp_path, small_chunks):
     tifffile.imwrite(tmp_path / "s.tif", x, photometric="minisblack",
                      metadata={"axes": "TYX"})
     s = Settings(mode="paper", overrides=dict(FAST))
-    assert denoise_file(tmp_path / "s.tif", tmp_path / "mem.tif", s) == "done"
+    denoise_file(tmp_path / "s.tif", tmp_path / "mem.tif", s)
     lazy = Settings(mode="paper", overrides=dict(FAST), lazy_bytes=0)
     opened = open_image(tmp_path / "s.tif", lazy_bytes=0)
     assert opened.lazy and opened.labels == list("TYX")
     opened.close()
-    assert denoise_file(tmp_path / "s.tif", tmp_path / "lazy.tif", lazy) == "done"
+    denoise_file(tmp_path / "s.tif", tmp_path / "lazy.tif", lazy)
     a, b = tifffile.imread(tmp_path / "mem.tif"), tifffile.imread(tmp_path / "lazy.tif")
     np.testing.assert_allclose(a, b, atol=1e-5 * 65535)
     with tifffile.TiffFile(tmp_path / "lazy.tif") as tf:
@@ -235,7 +237,7 @@ def test_lazy_tiff_and_ome_zarr_round_trip(tmp_path, small_chunks):
     out = output_path(tmp_path / "in.ome.zarr", tmp_path / "res", True)
     assert out.name == "in_fm2s.ome.zarr"
     (tmp_path / "res").mkdir()
-    assert denoise_file(tmp_path / "in.ome.zarr", out, s) == "done"
+    denoise_file(tmp_path / "in.ome.zarr", out, s)
     og = zarr.open_group(str(out), mode="r")
     oms = og.attrs["multiscales"][0]
     assert [a["name"] for a in oms["axes"]] == ["t", "y", "x"]
@@ -308,6 +310,7 @@ def test_find_inputs_folders_globs_and_zarr(tmp_path):
         find_inputs([str(src / "*.png")])
 
 
+@pytest.mark.slow
 def test_killed_batch_leaves_no_partial_file(tmp_path):
     src = _folder(tmp_path, 6, (96, 96))
     out = tmp_path / "out"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -16,31 +14,17 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 from napari_fm2s.presets import get_preset  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 
-PLUGIN = "napari-fm2s"
-WIDGET = "FM2S denoise"
+from .conftest import PLUGIN, WIDGET, helpers_alive, open_widget  # noqa: E402
+
 FUNCTION = "FM2S denoise (function)"
 
 
-@pytest.fixture(autouse=True)
-def private_config(tmp_path, monkeypatch):
-    """Settings go to tmp_path, never to the real user config."""
-    monkeypatch.setenv("NAPARI_FM2S_CONFIG_DIR", str(tmp_path / "fm2s"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "fm2s" / "widget.json"
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
 
 
 def _widget(viewer, qtbot=None, tiny: bool = True):
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    if tiny:  # a few dozen training steps instead of the real schedule
-        widget.mode_combo.setCurrentText("paper")
-        widget.spins["samples"].setValue(3)
-        widget.spins["steps_per_sample"].setValue(2)
-    return widget
+    return open_widget(viewer, tiny=tiny, preview=True)
 
 
 def _errors_since(n: int) -> list[str]:
@@ -71,13 +55,13 @@ def test_slider_move_changes_preview(viewer, qtbot):
     assert np.array_equal(second.noisy, first.noisy)
     assert np.array_equal(second.target, first.target)
     assert second.noise_synthetic.dim > 2 * first.noise_synthetic.dim
-    w.resample_button.click()
+    w.preview.resample_button.click()
     qtbot.waitUntil(lambda: w.last_preview is not second, timeout=10_000)
     assert not np.array_equal(w.last_preview.synthetic, second.synthetic)
     # the preview lives in the widget: no layer added; switching it off hides it
     assert [layer.name for layer in viewer.layers] == ["cells"]
-    w.preview_check.setChecked(False)
-    assert w.last_preview is None and w.preview_view.isHidden()
+    w.preview.check.setChecked(False)
+    assert w.last_preview is None and w.preview.view.isHidden()
 
 
 def test_preview_follows_the_view(viewer, qtbot):
@@ -114,31 +98,35 @@ def test_denoise_adds_layer_with_source_placement(viewer, qtbot):
     assert len(w.loss_plot.losses) == 5 + 3 * 2 and w.denoise_button.isEnabled()
 
 
-def test_cancel_stops_fast_adds_nothing_and_second_click_starts_nothing(viewer, qtbot):
+def test_cancel_stops_fast_adds_nothing_and_second_click_starts_nothing(viewer, qtbot,
+                                                                        after_cancel):
     viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
     w = _widget(viewer)
     w.spins["samples"].setValue(100_000)  # far longer than the test
     w.denoise_button.click()
-    run = w._run
+    event, bar = w.runner._cancel, w.runner._bar
     qtbot.waitUntil(lambda: len(w.loss_plot.losses) > 3, timeout=60_000)
     # napari's progress bar: steps of the real total, and the time left
-    assert run.bar.total == 5 + 100_000 * 2 and 0 < run.bar.n < run.bar.total
-    assert "<" in str(run.bar).split("|")[-1]  # tqdm's [elapsed<remaining]
+    assert bar.total == 5 + 100_000 * 2 and 0 < bar.n < bar.total
+    assert "<" in str(bar).split("|")[-1]  # tqdm's [elapsed<remaining]
     w.start_denoise()  # a second start while running: ignored
     w.denoise_button.click()  # disabled: ignored
-    assert w._run is run
-    t0 = time.perf_counter()
+    assert w.runner._cancel is event
+    after_cancel.event = event
     w.cancel_button.click()
-    qtbot.waitUntil(lambda: not w.running, timeout=5_000)
-    assert time.perf_counter() - t0 < 1.0
-    assert run.cancel.is_set()
+    assert event.is_set()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert after_cancel.after <= 1  # the core stops at its next step
     assert [layer.name for layer in viewer.layers] == ["cells"]
     assert w.denoise_button.isEnabled() and not w.cancel_button.isEnabled()
+    assert "cancelled" in w.status.text(), w.status.text()
+    assert not w.loss_plot.losses  # nothing stale
     # usable again: a normal run now completes
     w.spins["samples"].setValue(3)
     w.denoise_button.click()
     qtbot.waitUntil(lambda: not w.running, timeout=120_000)
     assert [layer.name for layer in viewer.layers] == ["cells", "cells (FM2S)"]
+
 
 
 @pytest.mark.parametrize("kind", ["rgb", "constant"])
@@ -157,7 +145,7 @@ def test_unsuitable_layer_gives_notification(viewer, qtbot, kind):
     assert [layer.name for layer in viewer.layers] == ["bad"]
     assert w.denoise_button.isEnabled()
     if kind == "rgb":
-        qtbot.waitUntil(lambda: "RGB" in w.preview_view.status.text(), timeout=5_000)
+        qtbot.waitUntil(lambda: "RGB" in w.preview.view.status.text(), timeout=5_000)
 
 
 def test_bad_setting_gives_notification(viewer, qtbot):
@@ -167,7 +155,7 @@ def test_bad_setting_gives_notification(viewer, qtbot):
     n = len(notification_manager.records)
     w.denoise_button.click()
     assert not w.running and "odd" in _errors_since(n)[0]
-    qtbot.waitUntil(lambda: "odd" in w.preview_view.status.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "odd" in w.preview.view.status.text(), timeout=5_000)
 
 
 def test_settings_remembered_between_sessions(viewer, make_napari_viewer, private_config):
@@ -181,6 +169,42 @@ def test_settings_remembered_between_sessions(viewer, make_napari_viewer, privat
     assert again.preset_combo.currentText() == "twophoton-avg2"
     assert again.sliders["k_g"].value() == 123.4
     assert again.sliders["k_p"].value() == get_preset("twophoton-avg2").k_p
+
+
+def test_every_setting_is_remembered(viewer, make_napari_viewer, private_config):
+    w = _widget(viewer, tiny=False)
+    w.mode_combo.setCurrentText("fast")
+    w.spins["fast_steps"].setValue(777)
+    w.spins["corr"].setValue(0.35)
+    w.spins["seed"].setValue(2**40 + 1)  # beyond a Qt spin box's 2**31 - 1
+    w.save()
+    again = _widget(make_napari_viewer(), tiny=False)
+    assert again.params() == w.params()
+    assert again.params().seed == 2**40 + 1 and again.params().fast_steps == 777
+    assert again.mode_combo.currentText() == "fast"
+
+
+def test_controls_come_from_the_parameter_table_and_follow_the_mode(viewer):
+    from napari_fm2s.params import PARAMS
+
+    w = _widget(viewer, tiny=False)
+    assert set(w.controls.widgets) == {row.name for row in PARAMS}
+    w.mode_combo.setCurrentText("fast")
+    assert not w.spins["fast_steps"].isHidden() and w.spins["samples"].isHidden()
+    w.mode_combo.setCurrentText("paper")
+    assert w.spins["fast_steps"].isHidden() and not w.spins["samples"].isHidden()
+    w.spins["fast_steps"].setValue(1234)
+    assert w.params().fast_steps == 1234
+
+
+def test_the_image_box_follows_a_newly_opened_image(viewer):
+    viewer.add_image(synthetic_cells((64, 64), seed=1)[0], name="first")
+    w = _widget(viewer, tiny=False)
+    assert w.layer().name == "first"
+    viewer.add_image(synthetic_cells((64, 64), seed=2)[0], name="second")
+    assert w.layer().name == "second" and w.layer_combo.currentText() == "second"
+    viewer.add_points(np.zeros((1, 2)))  # not an image: the pick stays
+    assert w.layer().name == "second"
 
 
 def test_manifest_menu_sample_and_function(viewer, qtbot):
@@ -216,17 +240,16 @@ def test_function_contribution_is_denoise():
     assert not np.allclose(out, other)
 
 
-def test_quitting_the_worker_stops_training(viewer, qtbot):
-    """napari quits running workers when it closes: the training thread must stop too."""
+def test_the_activity_panels_cancel_is_the_same_route(viewer, qtbot, after_cancel):
+    """napari's progress bar cancel button sets the run's one cancel event."""
     viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
     w = _widget(viewer)
     w.spins["samples"].setValue(100_000)
     w.denoise_button.click()
-    run = w._run
     qtbot.waitUntil(lambda: len(w.loss_plot.losses) > 3, timeout=60_000)
-    run.worker.quit()  # what napari's task manager does on close; not the Cancel button
-    assert run.cancel.is_set()
-    qtbot.waitUntil(lambda: not w.running, timeout=5_000)
-    qtbot.waitUntil(lambda: not any(t.name == "fm2s-denoise" and t.is_alive()
-                                    for t in threading.enumerate()), timeout=5_000)
+    after_cancel.event = w.runner._cancel
+    w.runner._bar.cancel()  # what the activity panel's cancel button calls
+    assert after_cancel.event.is_set()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert after_cancel.after <= 1
     assert [layer.name for layer in viewer.layers] == ["cells"]

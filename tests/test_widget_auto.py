@@ -10,7 +10,7 @@ pytest.importorskip("napari")
 from napari_fm2s.calibrate import auto_preset  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 
-from .test_widget import PLUGIN, WIDGET, private_config  # noqa: E402,F401 (fixture)
+from .conftest import PLUGIN, WIDGET  # noqa: E402
 
 
 def test_auto_button_sets_sliders_and_plot_follows(make_napari_viewer, qtbot):
@@ -26,20 +26,20 @@ def test_auto_button_sets_sliders_and_plot_follows(make_napari_viewer, qtbot):
         # the sliders show one decimal
         assert w.sliders[key].value() == pytest.approx(getattr(expected, key), abs=0.051)
     assert w.spins["filter_size"].value() == expected.filter_size
-    assert w.corr_spin.value() == pytest.approx(expected.corr, abs=1e-3)
+    assert w.spins["corr"].value() == pytest.approx(expected.corr, abs=1e-3)
     p = w.params()
     assert (p.k_g, p.filter_size) == pytest.approx((expected.k_g, expected.filter_size), abs=0.05)
     # the plot shows real and synthetic curves from the preview, and follows the sliders
     qtbot.waitUntil(lambda: w.last_preview is not None
                     and w.last_preview.curve_synthetic is not None, timeout=10_000)
-    plot = w.preview_view.noise_plot
+    plot = w.preview.view.noise_plot
     qtbot.waitUntil(lambda: plot.synthetic is w.last_preview.curve_synthetic, timeout=10_000)
     assert plot.real is not None and plot.real.level.size >= 1
     before = float(np.mean(plot.synthetic.variance))
     w.sliders["lam_p"].setValue(w.sliders["lam_p"].value() / 10)  # 10x stronger Poisson noise
     qtbot.waitUntil(lambda: plot.synthetic is not None
                     and float(np.mean(plot.synthetic.variance)) > 1.5 * before, timeout=10_000)
-    w.corr_spin.setValue(0.6)
+    w.spins["corr"].setValue(0.6)
     qtbot.waitUntil(lambda: plot.correlations[1] > 0.4, timeout=10_000)
     assert w.params().corr == pytest.approx(0.6)
     plot.grab()  # paints without error

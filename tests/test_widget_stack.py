@@ -11,12 +11,9 @@ da = pytest.importorskip("dask.array")
 from napari_fm2s import denoise  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 
-from .test_widget import _widget, private_config  # noqa: E402,F401
+from .test_widget import _widget  # noqa: E402
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
 
 
 def _stack(n: int = 3, side: int = 48) -> np.ndarray:
@@ -44,7 +41,7 @@ def test_dask_stack_whole_layer_stays_lazy_and_equals_the_core(viewer, qtbot):
     viewer.add_image(lazy, name="movie", axis_labels=("t", "y", "x"))
     w = _widget(viewer)
     w.denoise_button.click()
-    assert w._run.job.image is lazy and w._run.job.axes == "TYX"  # handed over unread
+    assert w._job[2].image is lazy and w._job[2].axes == "TYX"  # handed over unread
     qtbot.waitUntil(lambda: not w.running, timeout=180_000)
     out = viewer.layers["movie (FM2S)"]
     assert out.data.shape == stack.shape

@@ -1,29 +1,33 @@
-"""Run :func:`denoise` in a helper thread and iterate over its progress.
+"""Run :func:`denoise` for a GUI's one worker thread: throttled reports, an Outcome.
 
-A GUI wraps :func:`iter_denoise` in a generator worker: every yield hands the
-training progress to the UI, and the run can be stopped at any yield.  No Qt
-or napari here.
+:func:`run_denoise` runs in the calling thread (the GUI's worker).  It hands
+:class:`Progress` reports to ``report`` at most every ``interval`` seconds (a GUI turns
+them into signals), stops when ``cancel`` is set (the one cancel route), and returns an
+:class:`Outcome` instead of raising.  A lazy result is computed there too (:func:`realize`);
+one bigger than memory goes to a temporary zarr store that is deleted once nothing
+reads it any more.  No Qt or napari here.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import shutil
 import tempfile
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generator, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .api import denoise
-from .hooks import DenoiseCancelled
+from .hooks import DenoiseCancelled, user_message
+from .lazy import is_lazy
 from .memory import available_memory
-from .stack import is_lazy
 
-#: Seconds to wait for the helper thread to finish its step after an early stop.
-_STOP_WAIT = 5.0
+__all__ = ["Outcome", "Progress", "realize", "run_denoise", "user_message"]
 
 
 @dataclass(frozen=True)
@@ -50,26 +54,14 @@ class Outcome:
         return user_message(self.error) if self.error is not None else ""
 
 
-def user_message(e: BaseException) -> str:
-    """One line for the user; unexpected error types keep their class name."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    low = text.lower()
-    if isinstance(e, MemoryError) and isinstance(e, ValueError):  # our own, with advice
-        return text
-    if isinstance(e, MemoryError) or "out of memory" in low or "can't allocate memory" in low:
-        return ("out of memory: use a smaller image (crop it), fewer channels, "
-                "or the CPU device")
-    if isinstance(e, ValueError):
-        return text
-    return f"{type(e).__name__}: {text}"
-
-
 def realize(result: Any, fraction: float = 1 / 3) -> Any:
     """Run the inference of a lazy result (dask) now, in this thread.
 
     In memory when it takes at most ``fraction`` of the available memory; else chunk by
     chunk into a zarr store in a new temporary folder, returned as a dask array reading
-    it (a result bigger than memory is never held whole).  Non-lazy results pass through.
+    it (a result bigger than memory is never held whole).  The folder is deleted when
+    the store is no longer referenced (by that array or any array made from it), or at
+    exit.  Non-lazy results pass through.
     """
     if not is_lazy(result):
         return result
@@ -77,89 +69,84 @@ def realize(result: Any, fraction: float = 1 / 3) -> Any:
     if avail is None or result.nbytes <= avail * fraction:
         return np.asarray(result.compute(scheduler="threads"))
     import dask.array as da
+    import zarr
 
     from .io import write_zarr_atomic
 
-    path = Path(tempfile.mkdtemp(prefix="fm2s-result-")) / "denoised.zarr"
-    write_zarr_atomic(path, result, scheduler="threads")
-    return da.from_zarr(str(path))
-
-
-def iter_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event,
-                 poll: float = 0.05, **kwargs: Any) -> Generator[Progress, None, Outcome]:
-    """Run ``denoise(image, preset, cancel=cancel, **kwargs)`` in a helper thread.
-
-    Yields a :class:`Progress` at least every ``poll`` seconds (``losses`` may be
-    empty), so a caller can stop at any yield; stopping early (``close()``) sets
-    ``cancel``.  Returns an :class:`Outcome`; errors are returned, not raised.  A lazy
-    result (dask or zarr input) is computed in the helper thread (:func:`realize`).
-    """
-    reports: queue.SimpleQueue = queue.SimpleQueue()
-    notes: queue.SimpleQueue = queue.SimpleQueue()
-    result: dict[str, Any] = {}
-    if kwargs.get("model") is None and kwargs.get("save_model") is None:
-        kwargs["save_model"] = lambda m: result.__setitem__("model", m)
-
-    def run() -> None:
-        try:
-            result["image"] = realize(denoise(
-                image, preset, cancel=cancel,
-                progress=lambda s, t, loss: reports.put((s, t, loss)), **kwargs))
-        except BaseException as e:  # handed to the caller as an Outcome
-            result["error"] = e
-
-    helper = threading.Thread(target=run, name="fm2s-denoise", daemon=True)
-    handler = _ThreadNotes(notes)
-    logger = logging.getLogger("napari_fm2s")
-    logger.addHandler(handler)
-    helper.start()
-    handler.thread = helper.ident
-    step = total = 0
+    folder = Path(tempfile.mkdtemp(prefix="fm2s-result-"))
     try:
-        while True:
-            helper.join(timeout=poll)  # at most one report per poll interval
-            alive = helper.is_alive()  # read before draining: nothing is left behind
-            new = _drain(reports)
-            if new:
-                step, total = new[-1][0], new[-1][1]
-            yield Progress(step, total, tuple((s, loss) for s, _, loss in new),
-                           tuple(_drain(notes)))
-            if not alive:
-                break
-    finally:
-        if helper.is_alive():  # closed early by the caller: stop the helper
-            cancel.set()
-            helper.join(timeout=_STOP_WAIT)
-        logger.removeHandler(handler)
-    error = result.get("error")
-    if isinstance(error, DenoiseCancelled):
-        return Outcome(cancelled=True)
-    if error is not None:
-        return Outcome(error=error)
-    return Outcome(image=result["image"], model=result.get("model"))
+        write_zarr_atomic(folder / "denoised.zarr", result, scheduler="threads")
+        store = zarr.open_array(str(folder / "denoised.zarr"), mode="r")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    weakref.finalize(store, shutil.rmtree, str(folder), ignore_errors=True)
+    return da.from_zarr(store)
+
+
+class _Reporter:
+    """Collects progress and this thread's warnings; reports at most every ``interval`` s."""
+
+    def __init__(self, report: Callable[[Progress], None], interval: float) -> None:
+        self.report, self.interval = report, interval
+        self.step = self.total = 0
+        self.losses: list[tuple[int, float]] = []
+        self.notes: list[str] = []
+        self.last = 0.0
+
+    def __call__(self, step: int, total: int, loss: float) -> None:
+        self.step, self.total = step, total
+        self.losses.append((step, loss))
+        if time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.losses or self.notes:
+            p = Progress(self.step, self.total, tuple(self.losses), tuple(self.notes))
+            self.losses.clear()
+            self.notes.clear()  # in place: the log handler appends to this list
+            self.report(p)
+        self.last = time.monotonic()
 
 
 class _ThreadNotes(logging.Handler):
-    """Collects the warnings logged by one thread (the helper) as one-line messages."""
+    """Hands the warnings logged by one thread to ``sink`` as one-line messages."""
 
-    def __init__(self, sink: queue.SimpleQueue) -> None:
+    def __init__(self, sink: Callable[[str], None]) -> None:
         super().__init__(logging.WARNING)
-        self.sink = sink
-        self.thread: Optional[int] = None
+        self.sink, self.thread = sink, threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.thread is None or record.thread == self.thread:
+        if record.thread == self.thread:
             try:
-                self.sink.put(record.getMessage())
+                self.sink(record.getMessage())
             except Exception:  # a bad format string must not break the run
                 pass
 
 
-def _drain(q: queue.SimpleQueue) -> list[tuple[int, int, float]]:
-    """Everything in ``q`` now."""
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
+def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event,
+                report: Callable[[Progress], None] = lambda p: None, interval: float = 0.1,
+                **kwargs: Any) -> Outcome:
+    """``denoise(image, preset, cancel=cancel, **kwargs)`` here, results realized.
+
+    ``report`` gets a :class:`Progress` at most every ``interval`` seconds while training
+    (and a last one at the end).  Errors and cancellation are returned in the
+    :class:`Outcome`, never raised.  The trained model comes back in ``Outcome.model``.
+    """
+    reporter = _Reporter(report, interval)
+    kept: dict[str, Any] = {}
+    if kwargs.get("model") is None and kwargs.get("save_model") is None:
+        kwargs["save_model"] = lambda m: kept.__setitem__("model", m)
+    notes = _ThreadNotes(reporter.notes.append)
+    logger = logging.getLogger("napari_fm2s")
+    logger.addHandler(notes)
+    try:
+        image = realize(denoise(image, preset, cancel=cancel, progress=reporter, **kwargs))
+    except DenoiseCancelled:
+        return Outcome(cancelled=True)
+    except Exception as e:  # handed to the caller as an Outcome
+        return Outcome(error=e)
+    finally:
+        logger.removeHandler(notes)
+        reporter.flush()
+    return Outcome(image=image, model=kept.get("model"))

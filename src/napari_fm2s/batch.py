@@ -1,9 +1,10 @@
 """Batch denoising of files: inputs from folders and globs, resumable, atomic outputs.
 
-One file is one job (:func:`denoise_file`): open (lazily when large or zarr), denoise with
-:func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary name, rename.  An output
-that exists is complete, so a batch is resumed by running it again (existing outputs are
-skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
+:func:`make_plan` resolves the inputs and outputs once (what is done already, what would
+overwrite an input).  One file is one job (:func:`denoise_file`): open (lazily when large
+or zarr), denoise with :func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary
+name, rename.  An output that exists is complete, so a batch is resumed by running it
+again (existing outputs are skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
 cluster: each TIFF / PNG job as one task on a worker, each zarr job trained here with its
 inference chunks computed by the cluster's workers (which must see the same file system).
 """
@@ -20,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 from .hooks import DenoiseCancelled
 from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
                  remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
-from .stack import check_axes, guess_axes
+from .axes import check_axes, guess_axes
 
 WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
 
@@ -37,7 +38,7 @@ class Settings:
     device: Optional[str] = None
     overrides: dict = field(default_factory=dict)
     lazy_bytes: int = LAZY_BYTES
-    model: Optional[str] = None  # a saved model to apply instead of training
+    model: Any = None  # a saved model (FM2SModel, loaded once) to apply instead of training
     save_model: Optional[str] = None  # where to save the trained model (one input only)
 
 
@@ -78,7 +79,10 @@ def find_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def output_path(src: Path, output: Path, several: bool) -> Path:
-    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``."""
+    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``.
+
+    ValueError when that would overwrite the input or is not a writable kind.
+    """
     dst = _output_path(src, output, several)
     if src.exists() and dst.resolve() == src.resolve():
         raise ValueError("output would overwrite the input; choose another -o")
@@ -99,22 +103,58 @@ def _output_path(src: Path, output: Path, several: bool) -> Path:
     return output
 
 
-def denoise_file(src: Path, dst: Path, settings: Settings, overwrite: bool = False,
+@dataclass
+class Plan:
+    """A batch resolved once: the jobs to run, those done already, inputs refused."""
+
+    jobs: list[tuple[Path, Path]]  # (input, output) to denoise
+    done: list[tuple[Path, Path]]  # outputs that exist (skipped unless overwrite)
+    refused: list[tuple[Path, ValueError]]  # inputs with no valid output path
+    folder: Optional[Path] = None  # the output folder of several inputs (made when run)
+
+    @property
+    def total(self) -> int:
+        return len(self.jobs) + len(self.done)
+
+    @property
+    def inputs(self) -> int:
+        return self.total + len(self.refused)
+
+
+def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False) -> Plan:
+    """Resolve inputs (files, folders, globs) and their outputs, once, before any work.
+
+    Several inputs (or a folder or glob) write into the folder ``output``
+    (:func:`run_batch` creates it).
+    """
+    paths = find_inputs(inputs)
+    output = Path(output)
+    several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
+        (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
+        for s in inputs)
+    plan = Plan([], [], [], output if several else None)
+    for p in paths:
+        try:
+            dst = output_path(p, output, several)
+        except ValueError as e:
+            plan.refused.append((p, e))
+            continue
+        (plan.done if dst.exists() and not overwrite else plan.jobs).append((p, dst))
+    return plan
+
+
+def denoise_file(src: Path, dst: Path, settings: Settings,
                  progress: Optional[Callable[[int, int, float], None]] = None,
                  write_progress: Optional[Callable[[int, int], None]] = None,
-                 scheduler: Any = "threads") -> str:
-    """Denoise one file into ``dst``; ``"skipped"`` if ``dst`` exists (and not overwrite).
+                 scheduler: Any = "threads") -> None:
+    """Open ``src``, denoise it, write ``dst`` whole (atomically) or not at all.
 
-    ``scheduler`` computes the chunks of lazy (zarr or large TIFF) input: ``"threads"``
-    (here), or a ``distributed.Client``.  Returns ``"done"`` or ``"skipped"``.
+    Paths are checked by :func:`make_plan`.  ``scheduler`` computes the chunks of lazy
+    (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.
     """
     from .api import denoise
 
     src, dst = Path(src), Path(dst)
-    if dst.exists() and not overwrite:
-        return "skipped"
-    if src.exists() and dst.resolve() == src.resolve():
-        raise ValueError("output would overwrite the input; choose another -o")
     remove_stale_parts(dst)
     opened = open_image(src, settings.lazy_bytes)
     try:
@@ -135,7 +175,6 @@ def denoise_file(src: Path, dst: Path, settings: Settings, overwrite: bool = Fal
                               progress=write_progress)
     finally:
         opened.close()
-    return "done"
 
 
 @dataclass
@@ -162,41 +201,42 @@ def connect(address: str) -> Any:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {e}") from e
 
 
-def run_batch(jobs: Sequence[tuple[Path, Path]], settings: Settings, overwrite: bool = False,
-              client: Any = None,
+def run_batch(plan: Plan, settings: Settings, client: Any = None,
               on_start: Optional[Callable[[int, Path], Any]] = None,
               on_done: Optional[Callable[[Outcome, int, int], None]] = None) -> list[Outcome]:
-    """Run ``(src, dst)`` jobs in order; ``client``: a ``distributed.Client`` or ``None``.
+    """Run a :class:`Plan`; ``client``: a ``distributed.Client`` or ``None`` (here).
 
     ``on_start(i, src)`` may return ``(progress, write_progress)`` callbacks for a job run
-    here; ``on_done(outcome, finished, total)`` is called as each job ends.  Failures are
-    recorded, not raised (KeyboardInterrupt is).
+    here; ``on_done(outcome, finished, total)`` is called as each job ends (skipped ones
+    first).  Failures are recorded, not raised (KeyboardInterrupt is).
     """
     outcomes: list[Outcome] = []
-    total = len(jobs)
+    total = plan.total
+    if plan.folder is not None:
+        plan.folder.mkdir(parents=True, exist_ok=True)
 
     def finish(o: Outcome) -> None:
         outcomes.append(o)
         if on_done is not None:
             on_done(o, len(outcomes), total)
 
+    for src, dst in plan.done:
+        finish(Outcome(src, dst, "skipped"))
+
     def local(i: int, src: Path, dst: Path, scheduler: Any) -> None:
-        if Path(dst).exists() and not overwrite:
-            finish(Outcome(src, dst, "skipped"))
-            return
         cbs = on_start(i, src) if on_start is not None else None
         prog, wprog = cbs if cbs else (None, None)
         t0 = time.perf_counter()
         try:
-            status = denoise_file(src, dst, settings, overwrite, prog, wprog, scheduler)
-            finish(Outcome(src, dst, status, time.perf_counter() - t0))
+            denoise_file(src, dst, settings, prog, wprog, scheduler)
+            finish(Outcome(src, dst, "done", time.perf_counter() - t0))
         except DenoiseCancelled:
             raise
         except Exception as e:  # any failure of one file is recorded; the batch goes on
             finish(Outcome(src, dst, "failed", time.perf_counter() - t0, e))
 
     if client is None:
-        for i, (src, dst) in enumerate(jobs):
+        for i, (src, dst) in enumerate(plan.jobs):
             local(i, src, dst, "threads")
         return outcomes
 
@@ -204,24 +244,20 @@ def run_batch(jobs: Sequence[tuple[Path, Path]], settings: Settings, overwrite: 
 
     futures = {}
     started = time.perf_counter()
-    for src, dst in jobs:
-        if is_zarr(src):
-            continue
-        if Path(dst).exists() and not overwrite:
-            finish(Outcome(src, dst, "skipped"))
-            continue
-        fut = client.submit(denoise_file, src, dst, settings, overwrite, pure=False,
-                            key=f"fm2s-{os.fspath(dst)}-{time.time_ns()}")
-        futures[fut] = (src, dst)
+    for src, dst in plan.jobs:
+        if not is_zarr(src):
+            fut = client.submit(denoise_file, src, dst, settings, pure=False,
+                                key=f"fm2s-{os.fspath(dst)}-{time.time_ns()}")
+            futures[fut] = (src, dst)
     try:
-        for i, (src, dst) in enumerate(jobs):  # zarr: train here, chunks on the cluster
+        for i, (src, dst) in enumerate(plan.jobs):  # zarr: train here, chunks on the cluster
             if is_zarr(src):
                 local(i, src, dst, client)
         for fut in as_completed(list(futures)):
             src, dst = futures[fut]
             try:
-                status = fut.result()
-                finish(Outcome(src, dst, status, time.perf_counter() - started))
+                fut.result()
+                finish(Outcome(src, dst, "done", time.perf_counter() - started))
             except Exception as e:  # any failure of one file is recorded
                 finish(Outcome(src, dst, "failed", time.perf_counter() - started, e))
     finally:

@@ -346,7 +346,7 @@ AUTO = "auto"
 def auto_calibration(image: np.ndarray, seed: int = 0) -> Calibration:
     """:func:`calibrate` for a 2D image in its own units (intensity mapping as
     :func:`napari_fm2s.denoise` maps it)."""
-    from .api import check_image
+    from .checks import check_image
     from .intensity import to_unit
 
     plane = check_image(image, FILTER_CORRELATED)

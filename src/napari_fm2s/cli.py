@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
 import signal
 import sys
@@ -11,27 +10,17 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
-from .api import MODES, denoise
-from .batch import Outcome, Settings, connect, find_inputs, output_path, run_batch
-from .hooks import DenoiseCancelled
-from .io import is_zarr, write_tiff_atomic
+from .api import denoise
+from .batch import Outcome, Plan, Settings, connect, make_plan, output_path, run_batch
+from .hooks import DenoiseCancelled, user_message
+from .io import write_tiff_atomic
 from .model_io import check_model_path, load_model
-from .presets import PRESETS
+from .params import PARAMS, resolve_params
+from .presets import PRESETS, get_preset
+from .training import MODES
 
-_OVERRIDES = [  # (flag, parameter, type, help)
-    ("--k-g", "k_g", float, "Gaussian mapping factor"),
-    ("--k-p", "k_p", float, "region-wise Poisson mapping factor"),
-    ("--lam-p", "lam_p", float, "overall Poisson factor"),
-    ("--stride", "stride", int, "region size of region-wise injection (pixels)"),
-    ("--filter-size", "filter_size", int, "median filter window (odd)"),
-    ("--channels", "channels", int, "channel amplification factor"),
-    ("--samples", "samples", int, "noise-injected samples"),
-    ("--steps-per-sample", "steps_per_sample", int, "optimizer steps per sample"),
-    ("--fast-steps", "fast_steps", int, "fast mode: training steps"),
-    ("--lr", "lr", float, "learning rate"),
-    ("--corr", "corr", float, "lag-1 correlation of the injected noise (0 = white, the paper; "
-     "up to 0.7)"),
-]
+#: The preset whose values ``--help`` shows as examples of the defaults.
+_HELP_PRESET = "confocal"
 
 
 class ProgressBar:
@@ -65,32 +54,28 @@ def _fmt(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
-def _message(e: BaseException) -> str:
-    """One line for the user; unexpected error types keep their class name."""
-    text = " ".join(str(e).split()) or e.__class__.__name__
-    if isinstance(e, ValueError):
-        return text
-    if isinstance(e, MemoryError):
-        return "out of memory: try a smaller image or free some memory"
-    return f"{e.__class__.__name__}: {text}"
-
-
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {param: getattr(args, param) for _, param, _, _ in _OVERRIDES
-                 if getattr(args, param) is not None}
+    """The run's settings, checked once (a bad value or model file fails before any input
+    is read; a ``--model`` file is loaded here, once)."""
+    overrides = {row.name: getattr(args, row.name) for row in PARAMS
+                 if row.name != "seed" and getattr(args, row.name) is not None}
+    model = None
     if args.model is not None:
-        given = [flag for flag, param, _, _ in _OVERRIDES if getattr(args, param) is not None]
-        given += ["--seed"] * (args.seed is not None) + ["--per-plane"] * args.per_plane
-        given += ["--save-model"] * (args.save_model is not None)
+        given = [row.flag for row in PARAMS if getattr(args, row.name) is not None]
+        given += ["--per-plane"] * args.per_plane + ["--save-model"] * (args.save_model
+                                                                         is not None)
         if given:
             raise ValueError(f"{', '.join(given)} cannot be used with --model: a saved model "
                              "is applied as it was trained")
-        load_model(args.model)  # refuse a bad model file before any input is read
-    elif args.save_model is not None:
-        check_model_path(args.save_model)
+        model = load_model(args.model)
+    else:
+        if args.save_model is not None:
+            check_model_path(args.save_model)
+        if args.preset.strip().lower() != "auto":
+            resolve_params(args.preset, seed=args.seed, **overrides)
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
-                    overrides=overrides, model=args.model, save_model=args.save_model)
+                    overrides=overrides, model=model, save_model=args.save_model)
 
 
 def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,7 +108,7 @@ class _Overall:
     def done(self, o: Outcome, finished: int, total: int) -> None:
         self.counts[o.status] += 1
         if o.status == "failed":
-            print(f"fm2s: error: {o.src}: {_message(o.error)}", file=sys.stderr)
+            print(f"fm2s: error: {o.src}: {user_message(o.error)}", file=sys.stderr)
         elif not self.quiet:
             what = "exists, skipped (--overwrite to redo)" if o.status == "skipped" \
                 else f"({o.seconds:.1f} s)"
@@ -148,33 +133,22 @@ def _denoise_cmd(args: argparse.Namespace) -> int:
         return _sample_cmd(args, settings)
     if not args.inputs:
         raise ValueError("give at least one INPUT file (or --sample)")
-    paths = find_inputs(args.inputs)
-    if settings.save_model is not None and len(paths) > 1:
+    plan: Plan = make_plan(args.inputs, args.output, args.overwrite)
+    if settings.save_model is not None and plan.inputs > 1:
         raise ValueError("--save-model saves the model of one image: give one INPUT "
                          "(then apply it to the others with --model)")
-    output = Path(args.output)
-    several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
-        (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
-        for s in args.inputs)
-    if several:
-        output.mkdir(parents=True, exist_ok=True)
-    jobs, failures = [], 0
-    for p in paths:
-        try:
-            jobs.append((p, output_path(p, output, several)))
-        except ValueError as e:
-            failures += 1
-            print(f"fm2s: error: {p}: {_message(e)}", file=sys.stderr)
-    overall = _Overall(len(jobs), args.quiet)
+    for src, e in plan.refused:
+        print(f"fm2s: error: {src}: {user_message(e)}", file=sys.stderr)
+    overall = _Overall(plan.total, args.quiet)
     client = connect(args.scheduler) if args.scheduler else None
     try:
-        outcomes = run_batch(jobs, settings, overwrite=args.overwrite, client=client,
-                             on_start=overall.start, on_done=overall.done)
+        outcomes = run_batch(plan, settings, client=client, on_start=overall.start,
+                             on_done=overall.done)
     finally:
         if client is not None:
             client.close()
     overall.summary()
-    failures += sum(o.status == "failed" for o in outcomes)
+    failures = len(plan.refused) + sum(o.status == "failed" for o in outcomes)
     return 1 if failures else 0
 
 
@@ -212,19 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="redo outputs that already exist (default: skip them)")
     d.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler (e.g. tcp://host:8786) to run on")
-    d.add_argument("--seed", type=int, default=None)
     d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"])
     d.add_argument("--save-model", default=None, metavar="PATH",
                    help="save the trained model (.fm2s.safetensors) to apply to other images")
     d.add_argument("--model", default=None, metavar="PATH",
                    help="apply a model saved with --save-model instead of training")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    for flag, param, typ, help_ in _OVERRIDES:
-        d.add_argument(flag, dest=param, type=typ, default=None, help=help_)
+    _add_param_flags(d)
     d.set_defaults(func=_denoise_cmd)
     p = sub.add_parser("presets", help="print the preset table")
     p.set_defaults(func=_presets_cmd)
     return parser
+
+
+def _add_param_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per row of the parameter table, with its bounds and an example default."""
+    group = parser.add_argument_group(
+        "training parameters", f"Each defaults to the preset's value (shown for "
+        f"--preset {_HELP_PRESET}); 'fm2s presets' lists every preset's.")
+    example = get_preset(_HELP_PRESET)
+    for row in PARAMS:
+        group.add_argument(row.flag, dest=row.name, type=row.kind, default=None,
+                           metavar=row.kind.__name__.upper(),
+                           help=f"{row.help}; {row.bounds_text()} (default "
+                                f"{getattr(example, row.name)})".replace("%", "%%"))
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -240,7 +225,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except Exception as e:  # one line, never a traceback
-        print(f"fm2s: error: {_message(e)}", file=sys.stderr)
+        print(f"fm2s: error: {user_message(e)}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, DenoiseCancelled):
         print("\nfm2s: interrupted; no partial output was left", file=sys.stderr)

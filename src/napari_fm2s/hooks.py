@@ -1,4 +1,4 @@
-"""Progress and cancel hooks shared by every long-running step.
+"""Progress, cancel and error hooks shared by every long-running step.
 
 ``progress(step, total, loss)`` is called after every optimizer step; ``cancel`` (a
 callable returning True, or anything with ``is_set()`` such as ``threading.Event``)
@@ -32,3 +32,17 @@ def raise_if(cancelled: Callable[[], bool]) -> None:
     """Raise :class:`DenoiseCancelled` when the flag is set."""
     if cancelled():
         raise DenoiseCancelled("denoising was cancelled")
+
+
+def user_message(e: BaseException) -> str:
+    """One line for the user (CLI and widget); unexpected error types keep their class name."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    low = text.lower()
+    if isinstance(e, MemoryError) and isinstance(e, ValueError):  # our own, with advice
+        return text
+    if isinstance(e, MemoryError) or "out of memory" in low or "can't allocate memory" in low:
+        return ("out of memory: use a smaller image (crop it), fewer channels, "
+                "or the CPU device")
+    if isinstance(e, ValueError):
+        return text
+    return f"{type(e).__name__}: {text}"

@@ -28,7 +28,8 @@ import torch
 
 from .intensity import IntensityMap, map_for_range
 from .network import FM2SNet
-from .presets import TUNABLE, Preset, get_preset
+from .params import TUNABLE, resolve_params
+from .presets import Preset, get_preset
 from .training import MODES
 
 log = logging.getLogger("napari_fm2s")
@@ -223,8 +224,6 @@ def _number(d: dict, key: str, path: Path) -> float:
 
 
 def _preset(doc: dict, path: Path) -> Preset:
-    from .api import resolve_params
-
     d = doc.get("preset")
     if not isinstance(d, dict):
         raise _refuse(path, "no preset")

@@ -40,10 +40,6 @@ class Preset:
         return asdict(self)
 
 
-#: Parameters a user may override (``denoise(..., k_g=150)``, ``--k-g 150``).
-TUNABLE = ("k_g", "k_p", "lam_p", "stride", "filter_size", "channels", "samples",
-           "steps_per_sample", "warmup_steps", "lr", "seed", "fast_steps", "corr")
-
 _README = "authors' README (fm2s-readme.md), FMD table"
 _CODE = "authors' code, default config"
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
-from .api import check_image
+from .checks import check_image
 from .calibrate import NoiseCurve, measure
 from .intensity import IntensityMap, intensity_map
 from .noise import inject, median_target, region_means

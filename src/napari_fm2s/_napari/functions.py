@@ -1,33 +1,54 @@
-"""Plain functions for napari-workflows / napari-assistant: image data in, image data out."""
+"""Plain functions for napari-workflows / napari-assistant: image data in, image data out.
 
-from typing import Annotated
+The signature of :func:`fm2s_denoise` is generated from the parameter table
+(:data:`napari_fm2s.params.PARAMS`): one number per tunable, where ``-1`` (below every
+row's range) means "the preset's value".
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any
 
 from napari.types import ImageData
 
 from ..api import denoise
+from ..params import PARAMS
 from ..presets import PRESETS
 from ..training import MODES
 
-_PRESET_DEFAULT = "0: the preset's value"
+#: The value that keeps the preset's own (every parameter is >= 0).
+PRESET_VALUE = -1
 
 
-def _number(label: str, maximum: float) -> dict:
-    return {"label": label, "min": 0, "max": maximum, "tooltip": _PRESET_DEFAULT}
-
-
-def fm2s_denoise(image: ImageData,
-                 preset: Annotated[str, {"choices": list(PRESETS)}] = "confocal",
-                 mode: Annotated[str, {"choices": list(MODES)}] = MODES[0],
-                 k_g: Annotated[float, _number("k_g", 1e5)] = 0.0,
-                 k_p: Annotated[float, _number("k_p", 1e7)] = 0.0,
-                 lam_p: Annotated[float, _number("lam_p", 1e7)] = 0.0,
-                 samples: Annotated[int, _number("samples", 100_000)] = 0,
-                 seed: Annotated[int, {"min": 0, "max": 2**31 - 1}] = 3407) -> ImageData:
+def fm2s_denoise(image: ImageData, preset: str = "confocal", mode: str = MODES[0],
+                 **params: Any) -> ImageData:
     """Denoise a fluorescence image with FM2S, trained on the image itself.
 
-    ``denoise(image, preset, mode=mode, seed=seed, ...)``; ``k_g``, ``k_p``,
-    ``lam_p`` and ``samples`` override the preset where they are > 0.
+    ``denoise(image, preset, mode=mode, **params)``; a parameter left at -1 keeps the
+    preset's value.
     """
-    given = {"k_g": k_g, "k_p": k_p, "lam_p": lam_p, "samples": samples}
-    return denoise(image, preset, mode=mode, seed=seed,
-                   **{k: v for k, v in given.items() if v > 0})
+    given = {k: v for k, v in params.items() if v != PRESET_VALUE}
+    return denoise(image, preset, mode=mode, **given)
+
+
+def _signature() -> inspect.Signature:
+    P = inspect.Parameter
+    params = [
+        P("image", P.POSITIONAL_OR_KEYWORD, annotation=ImageData),
+        P("preset", P.POSITIONAL_OR_KEYWORD, default="confocal",
+          annotation=Annotated[str, {"choices": list(PRESETS)}]),
+        P("mode", P.POSITIONAL_OR_KEYWORD, default=MODES[0],
+          annotation=Annotated[str, {"choices": list(MODES)}]),
+    ]
+    for row in PARAMS:
+        opts = {"label": row.label, "min": PRESET_VALUE, "max": row.hi,
+                "tooltip": f"{row.help}. -1: the preset's value"}
+        if row.kind is float:
+            opts.update(step=row.step)
+        params.append(P(row.name, P.KEYWORD_ONLY, default=row.kind(PRESET_VALUE),
+                        annotation=Annotated[row.kind, opts]))
+    return inspect.Signature(params, return_annotation=ImageData)
+
+
+fm2s_denoise.__signature__ = _signature()  # type: ignore[attr-defined]

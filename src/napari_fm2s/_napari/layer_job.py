@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from napari.layers import Image
 
-from ..stack import Layout, guess_axes, plane_view
+from ..axes import Layout, guess_axes, plane_view
 
 
 def layer_axes(layer: Image) -> str:

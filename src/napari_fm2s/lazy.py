@@ -1,0 +1,99 @@
+"""Lazy (dask / zarr / h5py) input: detection, statistics and reads, chunked inference.
+
+Dask input (or anything array-like that is not numpy, e.g. a zarr array) is never loaded
+whole: statistics are computed chunk by chunk, training reads only the planes it needs,
+and the result is a lazy dask array whose chunks are denoised with a halo of
+:data:`~napari_fm2s.inference.HALO` pixels (``map_overlap``, no padding at the image
+border, as the network sees a whole plane), so it equals the in-memory result.
+No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from .inference import HALO
+
+#: Lazy chunks outside [MIN_CHUNK, MAX_CHUNK] pixels along Y or X are re-chunked to CHUNK.
+MIN_CHUNK, MAX_CHUNK, CHUNK = 256, 2048, 1024
+
+
+def is_lazy(image: Any) -> bool:
+    """Dask arrays and array-likes that are not numpy (zarr, h5py, ...) are handled lazily."""
+    if isinstance(image, np.ndarray):
+        return False
+    if type(image).__module__.split(".")[0] == "dask":
+        return True
+    return all(hasattr(image, a) for a in ("shape", "dtype", "ndim", "__getitem__")) \
+        and not isinstance(image, (list, tuple, torch.Tensor))
+
+
+def as_dask(image: Any) -> Any:
+    """``image`` as a dask array (its own chunks when it has usable ones)."""
+    import dask.array as da
+
+    if isinstance(image, da.Array):
+        return image
+    chunks = getattr(image, "chunks", None)
+    ok = isinstance(chunks, tuple) and len(chunks) == image.ndim and all(
+        isinstance(c, (int, np.integer)) for c in chunks)
+    return da.from_array(image, chunks=chunks if ok else "auto", asarray=True)
+
+
+def stats(sub: Any, lazy: bool, per_plane: bool, scheduler: Any) -> tuple[Any, ...]:
+    """(min, max, all finite, per-plane mins, per-plane maxs) of a (stack..., Y, X) array."""
+    floating = np.issubdtype(sub.dtype, np.floating)
+    if lazy:
+        import dask
+        import dask.array as da
+
+        parts = [sub.min(), sub.max(), da.isfinite(sub).all() if floating else True]
+        if per_plane:
+            parts += [sub.min(axis=(-2, -1)), sub.max(axis=(-2, -1))]
+        return tuple(dask.compute(*parts, scheduler=scheduler))
+    finite = bool(np.isfinite(sub).all()) if floating else True
+    out = [sub.min(), sub.max(), finite]
+    if per_plane:
+        out += [sub.min(axis=(-2, -1)), sub.max(axis=(-2, -1))]
+    return tuple(out)
+
+
+def load(arrays: list[Any], lazy: bool, scheduler: Any) -> list[np.ndarray]:
+    """The arrays as numpy (lazy ones computed together with ``scheduler``)."""
+    if lazy:
+        import dask
+
+        return [np.asarray(a) for a in dask.compute(*arrays, scheduler=scheduler)]
+    return [np.asarray(a) for a in arrays]
+
+
+def _chunked(sub: Any) -> Any:
+    """Stack axes in chunks of one plane; Y/X chunks kept unless tiny or huge."""
+    chunks: dict[int, Any] = {i: 1 for i in range(sub.ndim - 2)}
+    for ax in (sub.ndim - 2, sub.ndim - 1):
+        c = max(sub.chunks[ax])
+        if not MIN_CHUNK <= c <= MAX_CHUNK:
+            chunks[ax] = min(CHUNK, sub.shape[ax])
+    return sub.rechunk(chunks)
+
+
+def map_planes(sub: Any, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> Any:
+    """Lazy float32 ``fn(block, first)`` over a (stack..., Y, X) dask array.
+
+    ``fn`` gets each chunk with a halo of ``HALO`` pixels and the stack index of the
+    chunk's first plane, and returns the chunk's result (same shape).
+    """
+    nd = sub.ndim
+    sub = _chunked(sub)
+
+    def block_fn(block: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
+        loc = block_info[0]["array-location"] if block_info else [(0, 0)] * nd
+        return fn(block, tuple(int(a) for a, _ in loc[:-2]))
+
+    depth = {i: 0 for i in range(nd - 2)}
+    depth.update({nd - 2: HALO, nd - 1: HALO})
+    return sub.map_overlap(block_fn, depth=depth, boundary="none", dtype=np.float32,
+                           meta=np.empty((0,) * nd, np.float32))

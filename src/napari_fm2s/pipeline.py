@@ -1,0 +1,269 @@
+"""The one denoising pipeline, for every input kind (a 2D plane is its ``YX`` case).
+
+validate and map each channel -> train (or take the given model) -> deliver the model ->
+infer plane by plane -> reassemble in the input's axis order.  Channels (C, S) get a model
+each; the planes of the other axes share one, trained on at most :data:`TRAIN_PLANES`
+planes (cropped to :data:`TRAIN_PIXELS` pixels in all), or get one each (``per_plane``).
+Numpy input is denoised in memory; lazy input (:mod:`napari_fm2s.lazy`) gives a lazy
+result.  No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .axes import Layout, check_axes, guess_axes
+from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_plane_size, \
+    check_values
+from .hooks import ProgressFn
+from .inference import INFERENCE_TILE, apply
+from .intensity import IntensityMap, map_for_range
+from .lazy import as_dask, is_lazy, load, map_planes, stats
+from .memory import check_memory, estimate_bytes, log
+from .model_io import FM2SModel, deliver, intensity_for
+from .network import FM2SNet
+from .presets import Preset
+from .runtime import RunContext, default_mode
+from .training import fit
+
+#: Most planes a shared model trains on (evenly spaced through the stack).
+TRAIN_PLANES = 8
+#: Most pixels handed to training in all; larger planes are cropped (see :func:`train_windows`).
+TRAIN_PIXELS = 4096 * 4096
+
+
+def plane_subset(n: int, k: int = TRAIN_PLANES) -> list[int]:
+    """Up to ``k`` evenly spaced plane indices out of ``n`` (first and last included)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({int(round(v)) for v in np.linspace(0, n - 1, k)})
+
+
+def train_windows(k: int, h: int, w: int, min_side: int,
+                  budget: int = TRAIN_PIXELS) -> list[tuple[slice, slice]]:
+    """Training windows of ``k`` planes of ``h`` x ``w``: whole planes, or equal crops.
+
+    When ``k * h * w`` exceeds ``budget`` every plane is cropped by the same factor
+    (sides at least ``min_side``); plane ``j``'s crop sits at ``(j + 0.5) / k`` along each
+    axis, so together the crops sweep the field of view.
+    """
+    if k * h * w <= budget:
+        return [(slice(0, h), slice(0, w))] * k
+    f = math.sqrt(budget / (k * h * w))
+    ch, cw = min(h, max(min_side, int(h * f))), min(w, max(min_side, int(w * f)))
+    out = []
+    for j in range(k):
+        t = (j + 0.5) / k
+        y0, x0 = int(round((h - ch) * t)), int(round((w - cw) * t))
+        out.append((slice(y0, y0 + ch), slice(x0, x0 + cw)))
+    return out
+
+
+class _Progress:
+    """Turns the progress of ``fits`` successive trainings into one count."""
+
+    def __init__(self, progress: Optional[ProgressFn], fits: int) -> None:
+        self.progress, self.fits, self.done = progress, fits, 0
+
+    def for_fit(self) -> Optional[ProgressFn]:
+        if self.progress is None:
+            return None
+        i, fits, cb = self.done, self.fits, self.progress
+        self.done += 1
+        return lambda step, total, loss: cb(i * total + step, fits * total, loss)
+
+
+@dataclass
+class _Channel:
+    """One channel of the working array: its data, networks and intensity maps."""
+
+    index: tuple[int, ...]
+    data: Any  # (stack..., Y, X)
+    nets: list[FM2SNet] = field(default_factory=list)
+    maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
+    constant: Optional[ConstantChannel] = None  # copied unchanged
+
+
+def _where(layout: Layout, cidx: tuple[int, ...]) -> str:
+    return f" (channel {layout.channel_name(cidx)})" if cidx else ""
+
+
+def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
+                 ctx: RunContext) -> None:
+    """Check the channel's values and set its intensity map(s) (one per plane with
+    ``per_plane``); ConstantChannel if it has one value."""
+    where = _where(layout, ch.index)
+    st = stats(ch.data, lazy, per_plane, ctx.scheduler)
+    check_values(st[0], st[1], bool(st[2]), ch.data.dtype, where)
+    ch.maps = [map_for_range(ch.data.dtype, float(st[0]), float(st[1]))]
+    if per_plane:
+        mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
+        ch.maps = []
+        for i, (a, b) in enumerate(zip(mins, maxs)):
+            if a == b:
+                pidx = np.unravel_index(i, ch.data.shape[:-2])
+                raise ValueError(f"plane {layout.plane_name(pidx)}{where} is constant: a model "
+                                 "cannot be trained on it alone; use the shared model "
+                                 "(per_plane=False, CLI: without --per-plane)")
+            ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
+
+
+def _train(ch: _Channel, lazy: bool, per_plane: bool, p: Preset, mode: str, prog: _Progress,
+           ctx: RunContext) -> None:
+    """One network (shared) or one per plane (``per_plane``), in flat plane order."""
+    sub = ch.data
+    stack_shape, (h, w) = sub.shape[:-2], sub.shape[-2:]
+    n = int(np.prod(stack_shape, dtype=np.int64))
+
+    def plane(i: int) -> Any:
+        return sub[np.unravel_index(i, stack_shape)] if stack_shape else sub
+
+    def fit_on(raws: list[np.ndarray]) -> FM2SNet:
+        return fit(raws, p, mode=mode, device=ctx.device, progress=prog.for_fit(),
+                   cancel=ctx.cancelled)
+
+    if not per_plane:
+        idx = plane_subset(n)
+        wins = train_windows(len(idx), h, w, p.filter_size)
+        raws = load([plane(i)[win] for i, win in zip(idx, wins)], lazy, ctx.scheduler)
+        ch.nets = [fit_on([ch.maps[0].to_unit(r) for r in raws])]
+        return
+    win = train_windows(1, h, w, p.filter_size)[0]
+    for i in range(n):
+        ctx.raise_if_cancelled()
+        raw = load([plane(i)[win]], lazy, ctx.scheduler)[0]
+        ch.nets.append(fit_on([ch.maps[i].to_unit(raw)]))
+
+
+def _denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
+                   nets: list[FM2SNet], maps: list[IntensityMap],
+                   cancelled: Callable[[], bool]) -> np.ndarray:
+    """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``.
+
+    Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
+    out = np.empty(block.shape, np.float32)
+    for local in np.ndindex(block.shape[:-2]):
+        glob = tuple(a + b for a, b in zip(first, local))
+        i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
+        net, imap = nets[i % len(nets)], maps[i % len(maps)]
+        unit = apply(net, imap.to_unit(block[local]), tile=INFERENCE_TILE, cancelled=cancelled)
+        out[local] = imap.from_unit(unit)
+    return out
+
+
+def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, lazy: bool,
+                ctx: RunContext) -> None:
+    net, saved = model.net_for(k, n)
+    lo, hi, finite = (float(v) for v in stats(ch.data, lazy, False, ctx.scheduler)[:3])
+    where = _where(layout, ch.index)
+    check_finite(finite, where)
+    ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
+
+
+def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
+        *, per_plane: bool = False, model: Optional[FM2SModel] = None,
+        save_model: Any = None) -> Any:
+    """Denoise ``image`` (any kind, see the module docstring) with the resolved preset ``p``.
+
+    ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`).  ``model`` is
+    applied instead of training (``p`` is then the model's preset); ``save_model`` (a
+    path or a callable) receives the trained model before inference.  Returns float32 in
+    the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
+    input (trained already; computing it runs inference chunk by chunk).
+    """
+    ctx = RunContext() if ctx is None else ctx
+    if model is not None and (per_plane or save_model is not None):
+        raise ValueError("a saved model is applied as it is: per_plane and save_model "
+                         "do not go with model")
+    if per_plane and save_model is not None:
+        raise ValueError("save_model saves one model per channel; per_plane trains one per "
+                         "plane, which cannot be saved")
+    lazy = is_lazy(image)
+    arr = as_dask(image) if lazy else as_array(image)
+    dtype = check_dtype(arr.dtype)
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape})")
+    ax = check_axes(axes, arr.shape) if axes is not None else guess_axes(arr.shape, dtype)
+    layout = Layout(ax, tuple(int(s) for s in arr.shape))
+    h, w = layout.plane
+    if model is None:
+        check_plane_size(h, w, p.filter_size, ax)
+
+    work = arr.transpose(layout.order)
+    nch = len(layout.channel)
+    chan_shape, stack_shape = tuple(work.shape[:nch]), tuple(work.shape[nch:-2])
+    channels = [_Channel(c, work[c]) for c in np.ndindex(chan_shape)]
+    todo = [ch for ch in channels if not layout.alpha(ch.index)]
+    n_planes = int(np.prod(stack_shape, dtype=np.int64))
+    mode = default_mode(n_planes) if ctx.mode is None else ctx.mode
+    if ctx.check_memory and not lazy and model is None:
+        train_px = min(TRAIN_PIXELS, h * w * (n_planes if per_plane else
+                                              len(plane_subset(n_planes))))
+        check_memory(estimate_bytes(int(arr.size), (h, w), train_px, p.channels, mode,
+                                    INFERENCE_TILE))
+
+    for k, ch in enumerate(todo):  # check and map every channel before any training
+        ctx.raise_if_cancelled()
+        if model is not None:
+            _from_model(ch, k, len(todo), model, layout, lazy, ctx)
+            continue
+        try:
+            _map_channel(ch, layout, lazy, per_plane, ctx)
+        except ConstantChannel as e:
+            if len(todo) == 1 or save_model is not None:
+                raise
+            ch.constant = e  # e.g. the empty blue of a red-only RGB image: kept as it is
+    to_train = [ch for ch in todo if ch.constant is None and not ch.nets]
+    if model is None and not to_train:
+        raise next(ch.constant for ch in todo if ch.constant is not None)
+    prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
+    for ch in to_train:
+        _train(ch, lazy, per_plane, p, mode, prog, ctx)
+    for ch in todo:
+        if ch.constant is not None:
+            log.warning("channel %s is constant: copied unchanged",
+                        layout.channel_name(ch.index))
+    if save_model is not None:
+        deliver(FM2SModel(p, mode, [ch.nets[0] for ch in todo], [ch.maps[0] for ch in todo],
+                          dtype=str(np.dtype(dtype)), axes=ax, shape=layout.shape,
+                          channel_names=[layout.channel_name(ch.index) or "image"
+                                         for ch in todo]), save_model)
+    return _infer(channels, work, layout, lazy, ctx)
+
+
+def _infer(channels: list[_Channel], work: Any, layout: Layout, lazy: bool,
+           ctx: RunContext) -> Any:
+    """Each channel's planes through its networks (copies for alpha / constant channels),
+    back in the input's axis order."""
+    nch = len(layout.channel)
+    stack_shape = tuple(work.shape[nch:-2])
+    out = None if lazy else np.empty(work.shape, np.float32)
+    results = []
+    for ch in channels:
+        if not ch.nets:  # alpha sample or constant channel
+            res = ch.data.astype(np.float32)
+        elif lazy:
+            res = map_planes(ch.data, partial(_denoise_block, stack_shape=stack_shape,
+                                              nets=ch.nets, maps=ch.maps,
+                                              cancelled=ctx.cancelled))
+        else:
+            ctx.raise_if_cancelled()
+            res = _denoise_block(np.asarray(ch.data), (0,) * len(stack_shape), stack_shape,
+                                 ch.nets, ch.maps, ctx.cancelled)
+        if out is not None:
+            out[ch.index] = res
+        else:
+            results.append(res)
+    inverse = list(np.argsort(layout.order))
+    if out is not None:
+        return out.transpose(inverse)
+    import dask.array as da
+
+    joined = da.stack(results).reshape(work.shape[:nch] + results[0].shape) if nch \
+        else results[0]
+    return joined.transpose(inverse)
