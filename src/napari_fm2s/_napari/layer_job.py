@@ -92,26 +92,33 @@ def place(result: Any, job: LayerJob, properties: dict[str, Any]) -> tuple[Any, 
     return result, {**properties, "translate": translate + linear @ offset}
 
 
-#: Most planes and pixels per plane read to choose a result's contrast limits.
-LIMIT_PLANES = 8
+#: Most planes (numpy / lazy) and pixels per plane read to choose a result's contrast limits.
+LIMIT_PLANES, LIMIT_PLANES_LAZY = 8, 4
 LIMIT_PIXELS = 1 << 18
 
 
 def contrast_limits(result: Any) -> tuple[float, float]:
-    """0.1-99.9 percentiles of the whole result: of up to ``LIMIT_PLANES`` planes evenly
-    spaced through a stack (all of them for a small numpy stack), each subsampled to about
-    ``LIMIT_PIXELS`` pixels.  Lazy (dask) results compute only those planes."""
+    """0.1-99.9 percentiles of the whole result: of planes evenly spaced through a stack
+    (all of a small numpy stack; up to ``LIMIT_PLANES``, ``LIMIT_PLANES_LAZY`` for lazy data),
+    each subsampled to about ``LIMIT_PIXELS`` pixels (lazy: a central window of that many,
+    so that only the chunks under it are computed)."""
     stack = tuple(int(n) for n in result.shape[:-2])
     n = int(np.prod(stack, dtype=np.int64))
-    picks = np.unique(np.linspace(0, n - 1, min(n, LIMIT_PLANES)).round().astype(np.int64))
+    lazy = not isinstance(result, np.ndarray)
+    count = min(n, LIMIT_PLANES_LAZY if lazy else LIMIT_PLANES)
+    picks = np.unique(np.linspace(0, n - 1, count).round().astype(np.int64))
     h, w = (int(v) for v in result.shape[-2:])
-    step = max(1, int(np.ceil(np.sqrt(h * w / LIMIT_PIXELS))))
-    if isinstance(result, np.ndarray) and result.size <= LIMIT_PLANES * LIMIT_PIXELS:
+    if not lazy and result.size <= LIMIT_PLANES * LIMIT_PIXELS:
         sample = result
     else:
-        parts = [result[np.unravel_index(int(k), stack) if stack else ()][::step, ::step]
+        side = int(np.sqrt(LIMIT_PIXELS))
+        step = max(1, int(np.ceil(np.sqrt(h * w / LIMIT_PIXELS))))
+        y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        window = ((slice(y0, y0 + side), slice(x0, x0 + side)) if lazy
+                  else (slice(None, None, step), slice(None, None, step)))
+        parts = [result[(np.unravel_index(int(k), stack) if stack else ()) + window]
                  for k in picks]
-        if not all(isinstance(p, np.ndarray) for p in parts):
+        if lazy:
             import dask
 
             parts = dask.compute(*parts)
