@@ -39,12 +39,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
-            log = logging.getLogger("tifffile")
-            level, log.level = log.level, logging.CRITICAL
-            try:
+            with _quiet_tifffile():
                 arr = tifffile.imread(path)
-            finally:
-                log.setLevel(level)
             if arr.size == 0:
                 raise ValueError(f"cannot read {path}: no image data (corrupt or truncated file?)")
             return arr
@@ -355,8 +351,9 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
     With ``ome`` (from :func:`open_image` of an OME-Zarr input) the output is an OME-Zarr
     group of the same format, axes, coordinate transformations and ``omero`` channel
     metadata, holding one resolution level, ``0``; otherwise a plain zarr array.
-    ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data is stored slab by slab along the first axis (each slab's
-    chunks in parallel with ``scheduler``); ``progress(slabs_done, slabs)`` follows.
+    ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
+    is stored slab by slab along the first axis (each slab's chunks in parallel with
+    ``scheduler``); ``progress(slabs_done, slabs)`` follows.
     """
     import dask.array as da
     import zarr

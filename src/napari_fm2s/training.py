@@ -146,8 +146,9 @@ class CropSampler:
     ``raws`` are 2D arrays on the [0, 1] scale (numpy, or lazy arrays such as dask:
     only the chosen tiles are read).  Targets are median-filtered on each tile plus
     a halo, with the raw image's local mean (:func:`~napari_fm2s.noise.mean_preserving`:
-    fast mode keeps photon-counting backgrounds where they are), and region means are taken on the stride grid of the whole plane, so
-    every crop sees exactly what paper mode's whole-image injection sees.
+    fast mode keeps photon-counting backgrounds where they are), and region means are
+    taken on the stride grid of the whole plane, as paper mode's whole-image injection
+    takes them.
     """
 
     def __init__(self, raws: Sequence, filter_size: int, stride: int, crop: int,
