@@ -6,14 +6,10 @@
 
 from .api import denoise, pick_device
 from .hooks import DenoiseCancelled
+from .metadata import package_version
 from .presets import PRESETS, Preset, get_preset
 
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("napari-fm2s")
-except Exception:  # pragma: no cover - not installed
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()
 
 __all__ = ["denoise", "DenoiseCancelled", "PRESETS", "Preset", "get_preset", "pick_device",
            "__version__"]

@@ -3,7 +3,7 @@ one pipeline (:func:`napari_fm2s.pipeline.run`)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
             scheduler: Any = None, model: Any = None, save_model: Any = None,
+            on_params: Optional[Callable[[Preset, str], None]] = None,
             **overrides: Any) -> Any:
     """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
@@ -65,6 +66,8 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             images from the same microscope.  Preset, mode and parameters come from it.
         save_model: a file path (``.fm2s.safetensors``) to save the trained model to, or a
             callable receiving it; checked before training starts.
+        on_params: called with the preset (calibrated values for ``"auto"``, the model's for
+            ``model``) and the mode the run uses, before it starts (e.g. for provenance).
         **overrides: any of ``napari_fm2s.params.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
@@ -88,5 +91,6 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
         model = as_model(model)
         p, mode = model.preset, model.mode
     dev = pick_device(device)
-    ctx = RunContext(dev, mode, progress, cancel, scheduler, check_memory=dev.type == "cpu")
+    ctx = RunContext(dev, mode, progress, cancel, scheduler, check_memory=dev.type == "cpu",
+                     on_params=on_params)
     return run(image, p, axes, ctx, per_plane=per_plane, model=model, save_model=save_model)

@@ -22,6 +22,7 @@ from .hooks import DenoiseCancelled
 from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
                  remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
 from .axes import check_axes, guess_axes
+from .metadata import provenance
 
 WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
 
@@ -162,17 +163,20 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
         axes = check_axes(settings.axes, shape) if settings.axes else None
         if axes is None and (opened.labels is not None or opened.lazy or len(shape) > 2):
             axes = guess_axes(shape, dtype, labels=opened.labels)
+        made: dict[str, Any] = {}  # how the output was made, for its metadata
         result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
                          per_plane=settings.per_plane, seed=settings.seed,
                          device=settings.device, progress=progress, scheduler=scheduler,
                          model=settings.model, save_model=settings.save_model,
-                         **settings.overrides)
+                         on_params=lambda p, mode: made.update(
+                             provenance(p, mode, source=src.name)), **settings.overrides)
         if dst.suffix.lower() == ZARR_SUFFIX:
             write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
-                              name=dst.name, scheduler=scheduler, progress=write_progress)
+                              name=dst.name, scheduler=scheduler, progress=write_progress,
+                              description=made)
         else:
             write_tiff_atomic(dst, result, axes=axes, scheduler=scheduler,
-                              progress=write_progress)
+                              progress=write_progress, meta=opened.meta, description=made)
     finally:
         opened.close()
 

@@ -1,4 +1,21 @@
-"""Apply a trained network to an image, whole or in tiles with a halo."""
+"""Apply a trained network to an image, whole or in tiles with a halo.
+
+A network whose ``application`` is ``"fidelity"`` (fast mode) is applied with three rules
+(paper mode's ``"reference"`` networks get the authors' zero padding and [0, 1] clamp only):
+
+* border: the block is mirrored by the receptive radius (half-sample symmetric, as the
+  median target's border), so no pixel sees zero padding: no bright or dark frame;
+* range: each output pixel is clipped to the min and max of the input pixels it is computed
+  from (its 11 x 11 receptive field): no value below the input's minimum (or above its
+  maximum), no overshoot at edges;
+* saturation: a pixel at the top of the scale (1.0: the integer full scale, e.g. 4095 of a
+  12-bit image, or a float image's maximum) with at least 2 of its 8 neighbours there too,
+  or whose 3x3 median is there, comes out at 1.0: saturated plateaus (corners included)
+  stay saturated, while a lone pixel at full scale (hot pixel) is denoised.
+
+All three act within the receptive radius, so a tile or lazy chunk with a halo of
+``HALO`` pixels gives the whole-image result.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +23,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+from scipy.ndimage import maximum_filter, minimum_filter, uniform_filter
 
 from .hooks import raise_if
 from .memory import with_oom_fallback
@@ -18,9 +36,32 @@ INFERENCE_TILE = 1024
 
 
 def _run(net: FM2SNet, x: np.ndarray, device: torch.device) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
+    x = np.asarray(x, dtype=np.float32)
+    fidelity = net.application == "fidelity"
+    r = RECEPTIVE_RADIUS if fidelity else 0
+    xp = np.pad(x, r, mode="symmetric") if r else x
+    t = torch.from_numpy(np.ascontiguousarray(xp))[None, None].to(device)
     out = net(t.contiguous(memory_format=torch.channels_last)).clamp_(0.0, 1.0).mean(dim=1)[0]
-    return out.cpu().numpy()
+    out = out.cpu().numpy()
+    if not fidelity:
+        return out
+    out = np.ascontiguousarray(out[r:r + x.shape[0], r:r + x.shape[1]])
+    return fidelity_rules(out, x)
+
+
+def fidelity_rules(out: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The range and saturation rules (module docstring) on a network output ``out`` of the
+    [0, 1] image ``raw`` (same shape); ``out`` is changed in place and returned."""
+    size = 2 * RECEPTIVE_RADIUS + 1
+    np.clip(out, minimum_filter(raw, size, mode="reflect"),
+            maximum_filter(raw, size, mode="reflect"), out=out)
+    if raw.max() >= 1.0:
+        top = (raw >= 1.0).astype(np.float32)
+        neighbours = np.rint(uniform_filter(top, 3, mode="constant") * 9) - top
+        # 5 or more of 9 at the top: the 3x3 median ('reflect' border) is at the top
+        median_top = np.rint(uniform_filter(top, 3, mode="reflect") * 9) >= 5
+        out[((top > 0) & (neighbours >= 2)) | median_top] = 1.0
+    return out
 
 
 @torch.no_grad()

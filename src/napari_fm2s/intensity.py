@@ -3,15 +3,21 @@
 The rule (also in README.md):
 
 * ``uint8``: ``x / 255``, exactly as the paper.
-* other integers: ``(x - lo) / full_scale`` with ``lo = min(0, x.min())`` and
+* other integers: ``(x - lo) / full_scale`` with ``lo = min(0, min)`` and
   ``full_scale = 2**b - 1`` for the smallest bit depth ``b >= 8`` that holds
-  ``x.max() - lo``.  A 12-bit camera stored in uint16 (values up to 4095) is
+  ``max - lo``.  A 12-bit camera stored in uint16 (values up to 4095) is
   divided by 4095, not 65535, so its noise looks to the presets as it would on
   an 8-bit sensor at full range.
-* floats: ``(x - lo) / (x.max() - lo)`` with ``lo = min(0, x.min())``.  Zero
+* floats: ``(x - lo) / (max - lo)`` with ``lo = min(0, min)``.  Zero
   stays zero and data in [0, 1] whose maximum is 1 is unchanged;
   background-subtracted data with negative values is shifted so that its most
   negative value maps to 0, which keeps the noise around the background intact.
+
+``min`` and ``max`` are robust (:func:`robust_range`): a pixel brighter (darker) than all
+8 of its neighbours counts only as bright (dark) as its brightest (darkest) neighbour, so
+one hot pixel at 65535 in a 12-bit image does not make it 16-bit.  :meth:`IntensityMap.to_unit`
+replaces the pixels that fall outside [0, 1] (such outliers) by the median of their 3x3
+neighbourhood, as the median training target does, and clips to [0, 1].
 
 ``from_unit`` inverts the mapping exactly, returning float32 in input units.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import maximum_filter, median_filter, minimum_filter
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,39 @@ class IntensityMap:
     rule: str
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
-        return ((np.asarray(x, dtype=np.float64) - self.offset) / self.scale).astype(np.float32)
+        """``x`` on the [0, 1] scale (float32); pixels outside it are outliers (hot or cold
+        pixels beyond the robust range): replaced by their 3x3 median, then clipped."""
+        y = ((np.asarray(x, dtype=np.float64) - self.offset) / self.scale).astype(np.float32)
+        bad = (y > 1.0) | (y < 0.0)
+        if y.ndim >= 2 and bad.any():
+            med = median_filter(y, size=(1,) * (y.ndim - 2) + (3, 3), mode="reflect")
+            y[bad] = med[bad]
+        return np.clip(y, 0.0, 1.0, out=y)
 
     def from_unit(self, y: np.ndarray) -> np.ndarray:
         return (np.asarray(y, dtype=np.float64) * self.scale + self.offset).astype(np.float32)
+
+
+def robust_range(x: np.ndarray) -> tuple[float, float]:
+    """(min, max) of ``x`` ignoring isolated outliers, over its last two (Y, X) axes.
+
+    Each pixel is capped to the range of its 8 neighbours before taking the min and max:
+    a lone hot (or cold) pixel counts as its brightest (darkest) neighbour, while any
+    feature of two or more pixels, e.g. a saturated spot, counts in full.  Falls back to
+    the plain range when the capped one is empty (e.g. one non-zero pixel).
+    """
+    x = np.asarray(x)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if x.ndim < 2 or min(x.shape[-2:]) < 2:
+        return lo, hi
+    f = np.asarray(x, dtype=np.float64)
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    ring = ring.reshape((1,) * (x.ndim - 2) + (3, 3))
+    up = maximum_filter(f, footprint=ring, mode="constant", cval=-np.inf)
+    down = minimum_filter(f, footprint=ring, mode="constant", cval=np.inf)
+    rlo, rhi = float(np.min(np.maximum(f, down))), float(np.max(np.minimum(f, up)))
+    return (rlo, rhi) if rhi > rlo else (lo, hi)
 
 
 def intensity_map(x: np.ndarray) -> IntensityMap:
@@ -43,7 +79,7 @@ def intensity_map(x: np.ndarray) -> IntensityMap:
     x = np.asarray(x)
     if x.dtype == np.uint8:
         return IntensityMap(0.0, 255.0, "uint8 / 255")
-    return map_for_range(x.dtype, float(np.min(x)), float(np.max(x)))
+    return map_for_range(x.dtype, *robust_range(x))
 
 
 def map_for_range(dtype: np.dtype | type, xmin: float, xmax: float) -> IntensityMap:

@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from .metadata import TiffMeta, cast_rgb, read_tiff_meta, rgb_dtype, tiff_write_options
+
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
 #: TIFF files larger than this are read lazily (page by page) rather than whole.
@@ -37,12 +39,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
-            log = logging.getLogger("tifffile")
-            level, log.level = log.level, logging.CRITICAL
-            try:
+            with _quiet_tifffile():
                 arr = tifffile.imread(path)
-            finally:
-                log.setLevel(level)
             if arr.size == 0:
                 raise ValueError(f"cannot read {path}: no image data (corrupt or truncated file?)")
             return arr
@@ -89,6 +87,7 @@ class Opened:
     kind: str = "tiff"  # "tiff", "png", "zarr" or "ome-zarr"
     ome: Optional[dict] = None  # OME-Zarr: {"root": key or None, "multiscale": ..., "attrs": ...}
     zarr_format: Optional[int] = None
+    meta: Optional[TiffMeta] = None  # TIFF / PNG: calibration, ImageJ / OME metadata, dtype
     _close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -132,7 +131,8 @@ def _open_zarr(path: Path) -> Opened:
     level0 = ms["datasets"][0]["path"]
     arr = node[level0]
     names = [a["name"] if isinstance(a, dict) else str(a) for a in ms.get("axes", [])]
-    ome = {"root": root, "multiscale": ms, "attrs": attrs.get(root, {}) if root else {}}
+    kept = attrs.get(root, {}) if root else {k: v for k, v in attrs.items() if k == "omero"}
+    ome = {"root": root, "multiscale": ms, "attrs": kept}
     return Opened(da.from_zarr(arr), labels=names or None, kind="ome-zarr", ome=ome,
                   zarr_format=fmt)
 
@@ -142,7 +142,9 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
 
     zarr is always lazy (dask); a TIFF whose data exceeds ``lazy_bytes`` is opened lazily
     too (page-wise, through tifffile's zarr store); anything else is read into memory.
-    Axis names from the metadata go to :attr:`Opened.labels`.  Call ``close()`` when done.
+    Axis names from the metadata go to :attr:`Opened.labels`, a TIFF's ImageJ / OME
+    metadata and calibration to :attr:`Opened.meta` (pass it to :func:`write_tiff_atomic`).
+    Call ``close()`` when done.
     """
     path = Path(path)
     if is_zarr(path):
@@ -151,25 +153,28 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
         return _open_zarr(path)
     suffix = path.suffix.lower()
     if suffix not in (".tif", ".tiff") or not path.is_file():
-        return Opened(read_image(path), kind="png" if suffix == ".png" else "tiff")
+        arr = read_image(path)
+        return Opened(arr, kind="png" if suffix == ".png" else "tiff",
+                      meta=TiffMeta(dtype=str(arr.dtype)))
     import tifffile
 
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
             series = tf.series[0]
             labels, nbytes = list(series.axes), int(series.nbytes)
+            meta = read_tiff_meta(tf)
             if nbytes <= lazy_bytes:
                 arr = series.asarray()
                 if arr.size == 0:
                     raise ValueError(f"cannot read {path}: no image data "
                                      "(corrupt or truncated file?)")
-                return Opened(arr, labels=labels)
+                return Opened(arr, labels=labels, meta=meta)
         import dask.array as da
         import zarr
 
         with _quiet_tifffile():
             store = tifffile.imread(path, aszarr=True, series=0, level=0)
-        opened = Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels,
+        opened = Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels, meta=meta,
                         _close=[store.close])
         return opened
     except ValueError as e:  # ours say "cannot read"; tifffile's get the file's name
@@ -276,25 +281,40 @@ def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str
 
 def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
                       scheduler: Any = None,
-                      progress: Optional[Callable[[int, int], None]] = None) -> Path:
+                      progress: Optional[Callable[[int, int], None]] = None, *,
+                      meta: Optional[TiffMeta] = None,
+                      description: Optional[dict] = None) -> Path:
     """Write ``data`` to ``path`` as TIFF via a temporary file in the same folder.
 
     The file appears under its final name only once it is complete; on any error
     (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
-    With ``axes``, the image is written page by page (Y, X and an RGB(A) S axis last,
-    the axes in the metadata): a lazy dask ``data`` is computed one page at a time with
-    ``scheduler``, and ``progress(pages_done, pages)`` follows.
+    With ``axes`` (a 2D ``data`` defaults to ``"YX"``), the image is written page by page
+    (Y, X and an RGB(A) S axis last, the axes in the metadata): a lazy dask ``data`` is
+    computed one page at a time with ``scheduler``, and ``progress(pages_done, pages)``
+    follows.  ``meta`` (:attr:`Opened.meta` of the input) keeps its ImageJ / OME metadata
+    and calibration, and an RGB output in its integer type; ``description`` (e.g.
+    :func:`napari_fm2s.metadata.provenance`) is recorded in the file
+    (:mod:`napari_fm2s.metadata`).
     """
     import tifffile
 
     path = Path(path)
+    if axes is None and np.ndim(data) == 2:
+        axes = "YX"
     with atomic_output(path) as tmp:
         if axes is None:
-            tifffile.imwrite(tmp, np.asarray(data))
+            tifffile.imwrite(tmp, np.asarray(data),
+                             metadata={"napari-fm2s": description} if description else {})
         else:
             order, out_axes, photometric = _tiff_layout(tuple(data.shape), axes)
+            rgb = photometric == "rgb"
+            dtype = (rgb_dtype(meta) if rgb else None) or np.dtype(data.dtype)
+            shape = tuple(int(data.shape[i]) for i in order)
+            write_axes, options = tiff_write_options(meta, out_axes, shape, dtype, rgb,
+                                                     description)
+            order = [order[out_axes.index(a)] for a in write_axes]
             arr = data.transpose(order)
-            page_nd = 3 if photometric == "rgb" else 2
+            page_nd = 3 if rgb else 2
             lead = tuple(arr.shape[:-page_nd])
             n = int(np.prod(lead, dtype=np.int64))
 
@@ -303,14 +323,14 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
                     page = arr[idx]
                     if not isinstance(page, np.ndarray):
                         page = page.compute(scheduler=scheduler)
-                    yield np.ascontiguousarray(page, dtype=arr.dtype)
+                    page = cast_rgb(page, dtype) if dtype != arr.dtype else page
+                    yield np.ascontiguousarray(page, dtype=dtype)
                     if progress is not None:
                         progress(i + 1, n)
 
-            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * np.dtype(arr.dtype).itemsize
-            tifffile.imwrite(tmp, pages(), shape=arr.shape, dtype=arr.dtype,
-                             photometric=photometric, metadata={"axes": out_axes},
-                             bigtiff=nbytes > 2**32 - 2**25)
+            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
+            tifffile.imwrite(tmp, pages(), shape=arr.shape, dtype=dtype,
+                             bigtiff=nbytes > 2**32 - 2**25, **options)
     return path
 
 
@@ -324,13 +344,16 @@ def _zarr_kwargs(fmt: Optional[int]) -> dict:
 def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = None,
                       zarr_format: Optional[int] = None, name: str = "",
                       scheduler: Any = None,
-                      progress: Optional[Callable[[int, int], None]] = None) -> Path:
+                      progress: Optional[Callable[[int, int], None]] = None, *,
+                      description: Optional[dict] = None) -> Path:
     """Write ``data`` (numpy or dask) to a zarr folder ``path``, whole or not at all.
 
     With ``ome`` (from :func:`open_image` of an OME-Zarr input) the output is an OME-Zarr
-    group of the same format and axes holding one resolution level, ``0``; otherwise a
-    plain zarr array.  Dask data is stored slab by slab along the first axis (each slab's
-    chunks in parallel with ``scheduler``); ``progress(slabs_done, slabs)`` follows.
+    group of the same format, axes, coordinate transformations and ``omero`` channel
+    metadata, holding one resolution level, ``0``; otherwise a plain zarr array.
+    ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
+    is stored slab by slab along the first axis (each slab's chunks in parallel with
+    ``scheduler``); ``progress(slabs_done, slabs)`` follows.
     """
     import dask.array as da
     import zarr
@@ -350,17 +373,19 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
             level0 = dict(ms["datasets"][0], path="0")
             ms.update(datasets=[level0], name=name or ms.get("name", ""))
             ms.pop("type", None)  # the downsampling method no longer applies
-            attrs = {"multiscales": [ms]}
+            attrs = {**dict(ome.get("attrs", {})), "multiscales": [ms]}  # omero kept
             if ome.get("root"):
-                root = {k: v for k, v in dict(ome.get("attrs", {})).items() if k != "omero"}
-                root.update(attrs)
-                attrs = {ome["root"]: root}
+                attrs = {ome["root"]: attrs}
+            if description:
+                attrs["napari-fm2s"] = description
             group.attrs.update(attrs)
             target = zarr.open_array(store=str(tmp), path="0", mode="w", shape=shape,
                                      chunks=chunks, dtype=data.dtype, **kw)
         else:
             target = zarr.open_array(store=str(tmp), mode="w", shape=shape, chunks=chunks,
                                      dtype=data.dtype, **kw)
+            if description:
+                target.attrs["napari-fm2s"] = description
         bounds = np.cumsum((0,) + data.chunks[0]) if data.ndim else [0, 0]
         n = len(bounds) - 1
         for i in range(n):

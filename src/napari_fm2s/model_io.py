@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from .intensity import IntensityMap, map_for_range
-from .network import FM2SNet
+from .metadata import package_version
+from .network import APPLICATIONS, FM2SNet
 from .params import TUNABLE, resolve_params
 from .presets import Preset, get_preset
 from .training import MODES
@@ -43,15 +44,6 @@ _META_KEY = "napari_fm2s"
 MAX_FILE_BYTES = 64 << 20
 _PARAMS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight",
            "conv3.bias")
-
-
-def package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("napari-fm2s")
-    except Exception:  # pragma: no cover - not installed
-        return "0.0.0+unknown"
 
 
 @dataclass
@@ -91,6 +83,7 @@ class FM2SModel:
             "preset": {k: v for k, v in self.preset.as_dict().items()
                        if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
             "mode": self.mode,
+            "application": self.nets[0].application if self.nets else "fidelity",
             "training_image": {"dtype": self.dtype, "axes": self.axes,
                                "shape": [int(s) for s in self.shape]},
             "channels": [{"name": name, "intensity": {"offset": m.offset, "scale": m.scale,
@@ -279,6 +272,10 @@ def load_model(path: Union[str, os.PathLike]) -> FM2SModel:
     except Exception as e:  # safetensors' own checks: offsets, sizes, dtypes
         raise _refuse(path, f"corrupt or truncated tensor data: {e}") from e
     nets = []
+    mode = doc.get("mode") if doc.get("mode") in MODES else MODES[0]
+    application = doc.get("application")
+    if application not in APPLICATIONS:  # files from before the rule: same training
+        application = "reference" if mode == "paper" else "fidelity"
     expected = {k: tuple(v.shape) for k, v in FM2SNet(preset.channels).state_dict().items()}
     for k in range(len(maps)):
         state = {}
@@ -289,12 +286,11 @@ def load_model(path: Union[str, os.PathLike]) -> FM2SModel:
             if not bool(torch.isfinite(t).all()):
                 raise _refuse(path, f"tensor net{k}.{name} holds NaN or infinite values")
             state[name] = t
-        net = FM2SNet(preset.channels)
+        net = FM2SNet(preset.channels, application=application)
         net.load_state_dict(state)
         nets.append(net.eval())
     if len(tensors) != len(maps) * len(_PARAMS):
         raise _refuse(path, "it holds tensors an FM2S model does not have")
-    mode = doc.get("mode") if doc.get("mode") in MODES else MODES[0]
     img = doc.get("training_image") if isinstance(doc.get("training_image"), dict) else {}
     shape = img.get("shape") if isinstance(img.get("shape"), list) else []
     return FM2SModel(

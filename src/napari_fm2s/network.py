@@ -1,4 +1,15 @@
-"""The FM2S network: three convolutions, 3,529 parameters for one channel."""
+"""The FM2S network: three convolutions, 3,529 parameters for one channel.
+
+``application`` says how :func:`napari_fm2s.inference.apply` runs a trained network
+(training is the same for both, the forward pass is always the reference's):
+
+* ``"fidelity"`` (fast mode, the default): the input is mirrored by :data:`RECEPTIVE_RADIUS`
+  pixels at the image edge (half-sample symmetric, like the median target's scipy
+  ``'reflect'``), so edge pixels never see the convolutions' zero padding; the output stays
+  within the range of the input pixels it is computed from, and saturated plateaus stay
+  saturated (see :mod:`napari_fm2s.inference`).
+* ``"reference"`` (paper mode): the authors' code, zero padding and a [0, 1] clamp only.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +20,21 @@ from torch import nn
 
 #: Pixels each output pixel sees on each side (5x5, 3x3, 5x5 convolutions).
 RECEPTIVE_RADIUS = 5
+#: How a trained network is applied (see the module docstring).
+APPLICATIONS = ("fidelity", "reference")
 
 
 class FM2SNet(nn.Module):
     """conv5x5(n->24) - LeakyReLU - conv3x3(24->12) - LeakyReLU - conv5x5(12->n)."""
 
-    def __init__(self, channels: int = 1, slope: float = 0.001) -> None:
+    def __init__(self, channels: int = 1, slope: float = 0.001,
+                 application: str = "fidelity") -> None:
         super().__init__()
+        if application not in APPLICATIONS:
+            raise ValueError(f"unknown application {application!r}; "
+                             f"valid: {', '.join(APPLICATIONS)}")
         self.channels = channels
+        self.application = application
         self.conv1 = nn.Conv2d(channels, 24, 5, padding=2)
         self.conv2 = nn.Conv2d(24, 12, 3, padding=1)
         self.conv3 = nn.Conv2d(12, channels, 5, padding=2)
@@ -39,7 +57,7 @@ class FM2SNet(nn.Module):
         conv1's weights are summed over its input channels, so
         ``collapsed()(x[:, :1]) == self(x)`` when every channel of ``x`` is equal.
         """
-        net = FM2SNet(self.channels)
+        net = FM2SNet(self.channels, application=self.application)
         net.load_state_dict(self.state_dict())
         conv1 = nn.Conv2d(1, 24, 5, padding=2)
         with torch.no_grad():
@@ -49,9 +67,10 @@ class FM2SNet(nn.Module):
         return net.to(self.conv1.weight.device)
 
 
-def make_network(channels: int, seed: int, device: torch.device | str = "cpu") -> FM2SNet:
+def make_network(channels: int, seed: int, device: torch.device | str = "cpu",
+                 application: str = "fidelity") -> FM2SNet:
     """A freshly initialised network, deterministic for a given ``seed``."""
     g = torch.Generator().manual_seed(int(seed))
-    net = FM2SNet(channels)
+    net = FM2SNet(channels, application=application)
     net.reset_parameters(g)
     return net.to(device)

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import median_filter
+from scipy.ndimage import gaussian_filter, median_filter
 
 from .hooks import raise_if
 
@@ -48,6 +48,29 @@ def median_target(raw: np.ndarray, filter_size: int,
             block = median_filter(x[ya:yb, xa:xb], size=size, mode="reflect")
             out[y:y + side, x0:x0 + side] = block[y - ya:y - ya + side, x0 - xa:x0 - xa + side]
     return out
+
+
+#: Gaussian sigma (pixels) of the scale on which fast mode's target keeps the raw mean.
+MEAN_SIGMA = 8.0
+#: Pixels of context :func:`mean_preserving` reads on each side (the filter's truncation).
+MEAN_HALO = int(4 * MEAN_SIGMA)
+
+
+def mean_preserving(target: np.ndarray, raw: np.ndarray, sigma: float = MEAN_SIGMA) -> np.ndarray:
+    """``target + G_sigma(raw - target)``: the target with the raw image's local mean.
+
+    The median of skewed low-count data lies below its mean (3x3 median of Poisson data:
+    -14 % at 1 count, -5 % at 3, -0.7 % at 20), so a network trained on it darkens
+    photon-counting backgrounds.  Adding back the smoothed residual gives the target the
+    raw image's mean on the ``sigma`` scale; the residual is clipped to 8 robust standard
+    deviations first, so a hot pixel the median removed is not spread around.
+    """
+    res = np.asarray(raw, np.float32) - target
+    mad = float(np.median(np.abs(res - np.median(res))))
+    s = 1.4826 * mad if mad > 0 else float(res.std())
+    if s > 0:
+        np.clip(res, -8 * s, 8 * s, out=res)
+    return target + gaussian_filter(res, sigma, mode="reflect", truncate=4.0)
 
 
 def region_means(x: torch.Tensor, stride: int) -> torch.Tensor:

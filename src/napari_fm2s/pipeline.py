@@ -22,7 +22,7 @@ from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_
     check_values
 from .hooks import ProgressFn
 from .inference import INFERENCE_TILE, apply
-from .intensity import IntensityMap, map_for_range
+from .intensity import IntensityMap, map_for_range, robust_range
 from .lazy import as_dask, is_lazy, load, map_planes, stats
 from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, deliver, intensity_for
@@ -100,7 +100,12 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
     where = _where(layout, ch.index)
     st = stats(ch.data, lazy, per_plane, ctx.scheduler)
     check_values(st[0], st[1], bool(st[2]), ch.data.dtype, where)
-    ch.maps = [map_for_range(ch.data.dtype, float(st[0]), float(st[1]))]
+    planes = _robust_ranges(ch.data) if not lazy else None  # lazy: the plain range
+    if planes is None:
+        lo, hi = float(st[0]), float(st[1])
+    else:
+        lo, hi = min(a for a, _ in planes), max(b for _, b in planes)
+    ch.maps = [map_for_range(ch.data.dtype, lo, hi)]
     if per_plane:
         mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
         ch.maps = []
@@ -110,7 +115,15 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
                 raise ValueError(f"plane {layout.plane_name(pidx)}{where} is constant: a model "
                                  "cannot be trained on it alone; use the shared model "
                                  "(per_plane=False, CLI: without --per-plane)")
+            a, b = planes[i] if planes is not None else (a, b)
             ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
+
+
+def _robust_ranges(sub: np.ndarray) -> list[tuple[float, float]]:
+    """:func:`~napari_fm2s.intensity.robust_range` of each plane of a (stack..., Y, X)
+    array (plane by plane: bounded memory), in flat plane order."""
+    sub = np.asarray(sub)
+    return [robust_range(sub[i]) for i in np.ndindex(sub.shape[:-2])]
 
 
 def _train(ch: _Channel, lazy: bool, per_plane: bool, p: Preset, mode: str, prog: _Progress,
@@ -201,6 +214,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     todo = [ch for ch in channels if not layout.alpha(ch.index)]
     n_planes = int(np.prod(stack_shape, dtype=np.int64))
     mode = default_mode(n_planes) if ctx.mode is None else ctx.mode
+    if ctx.on_params is not None:
+        ctx.on_params(p, mode)
     if ctx.check_memory and not lazy and model is None:
         train_px = min(TRAIN_PIXELS, h * w * (n_planes if per_plane else
                                               len(plane_subset(n_planes))))

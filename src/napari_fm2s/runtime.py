@@ -62,6 +62,7 @@ class RunContext:
     cancel: CancelLike = None
     scheduler: Any = None  # dask scheduler for reads of lazy input (None: dask's default)
     check_memory: bool = False
+    on_params: Optional[Callable[[Any, str], None]] = None  # gets (preset, mode) as run
 
     def __post_init__(self) -> None:
         check_mode(self.mode)

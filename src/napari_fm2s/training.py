@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
 from .memory import free_device_cache, is_oom, log
 from .network import FM2SNet, make_network
-from .noise import inject, median_target, region_means
+from .noise import MEAN_HALO, inject, mean_preserving, median_target, region_means
 from .presets import Preset
 
 #: Training schedules; the first is the default of ``denoise()``.
@@ -145,22 +145,25 @@ class CropSampler:
 
     ``raws`` are 2D arrays on the [0, 1] scale (numpy, or lazy arrays such as dask:
     only the chosen tiles are read).  Targets are median-filtered on each tile plus
-    a halo, and region means are taken on the stride grid of the whole plane, so
-    every crop sees exactly what paper mode's whole-image injection sees.
+    a halo, with the raw image's local mean (:func:`~napari_fm2s.noise.mean_preserving`:
+    fast mode keeps photon-counting backgrounds where they are), and region means are
+    taken on the stride grid of the whole plane, as paper mode's whole-image injection
+    takes them.
     """
 
     def __init__(self, raws: Sequence, filter_size: int, stride: int, crop: int,
                  generator: torch.Generator, flips: bool = True, budget: int = POOL_PIXELS,
                  cancelled: Callable[[], bool] = lambda: False) -> None:
         shapes = [tuple(int(v) for v in r.shape) for r in raws]
-        r = filter_size // 2
+        r = max(filter_size // 2, MEAN_HALO)
         self.tiles = []
         for i, y, x, h, w in _tiles(shapes, stride, crop, budget, generator):
             raise_if(cancelled)
             H, W = shapes[i]
             ya, xa, yb, xb = max(0, y - r), max(0, x - r), min(H, y + h + r), min(W, x + w + r)
             block = np.asarray(raws[i][ya:yb, xa:xb], dtype=np.float32)
-            tgt = median_target(block, filter_size, cancelled)[y - ya:y - ya + h, x - xa:x - xa + w]
+            tgt = mean_preserving(median_target(block, filter_size, cancelled), block)
+            tgt = tgt[y - ya:y - ya + h, x - xa:x - xa + w]
             raw = np.ascontiguousarray(block[y - ya:y - ya + h, x - xa:x - xa + w])
             t = torch.from_numpy(np.ascontiguousarray(tgt))
             means = region_means(t[None, None], stride)[0, 0]
@@ -331,7 +334,7 @@ def _fit(raws: Sequence[np.ndarray], p: Preset, mode: str, dev: torch.device,
          progress: Optional[ProgressFn], cancelled: Callable[[], bool],
          schedule: FastSchedule) -> FM2SNet:
     if mode == "fast":
-        net = make_network(p.channels, p.seed, dev)
+        net = make_network(p.channels, p.seed, dev)  # applied with the fidelity rules
         gen = torch.Generator().manual_seed(int(p.seed))
         sampler = CropSampler(raws, p.filter_size, p.stride, schedule.crop, gen,
                               schedule.flips, cancelled=cancelled)
@@ -341,7 +344,7 @@ def _fit(raws: Sequence[np.ndarray], p: Preset, mode: str, dev: torch.device,
         raise_if(cancelled)
         targets.append(median_target(raw, p.filter_size, cancelled))
     raise_if(cancelled)
-    net = make_network(p.channels, p.seed, dev)
+    net = make_network(p.channels, p.seed, dev, application="reference")  # the authors' code
     if len({r.shape for r in raws}) != 1:
         raise ValueError("paper mode trains on planes of one shape")
     fit_paper(net, _stack(raws, p.channels, dev), _stack(targets, p.channels, dev), p,

@@ -69,24 +69,64 @@ def layer_job(layer: Image, world_point: Optional[Sequence[float]] = None,
 
 
 def place(result: Any, job: LayerJob, properties: dict[str, Any]) -> tuple[Any, dict]:
-    """The result with the cut axes back as length-1 axes, moved to the plane's position,
-    so that it lies on its source plane in the viewer (scale, then translate)."""
+    """The result with the cut axes back as length-1 axes, placed on its source plane.
+
+    A cut plane at index ``k`` along axis ``i`` is the source's data shifted by ``k e_i``,
+    so the result keeps the source's scale, rotate, shear and affine and gets the translate
+    ``translate + L (k e_i)``, ``L`` the source's data-to-physical linear part (rotate,
+    shear, scale): it lies on its plane whatever the rotation or shear.
+    """
+    from napari.utils.transforms import Affine
+
     cut = job.cut
     if not cut:
         return result, properties
     result = result[tuple(None if i in cut else slice(None) for i in range(len(job.index)))]
     translate = np.array(properties["translate"], dtype=float)
-    scale = np.asarray(properties["scale"], dtype=float)
+    linear = Affine(scale=properties["scale"], translate=translate,
+                    rotate=properties.get("rotate"), shear=properties.get("shear"),
+                    ndim=len(translate)).linear_matrix
+    offset = np.zeros(len(translate))
     for i in cut:
-        translate[i] += scale[i] * int(job.index[i])
-    return result, {**properties, "translate": translate}
+        offset[i] = int(job.index[i])
+    return result, {**properties, "translate": translate + linear @ offset}
+
+
+#: Most planes (numpy / lazy) and pixels per plane read to choose a result's contrast limits.
+LIMIT_PLANES, LIMIT_PLANES_LAZY = 8, 4
+LIMIT_PIXELS = 1 << 18
 
 
 def contrast_limits(result: Any) -> tuple[float, float]:
-    """0.1-99.9 percentiles of the result, read from one plane when it is a stack."""
-    sample = result[(0,) * (result.ndim - 2)] if result.ndim > 2 else result
+    """0.1-99.9 percentiles of the whole result: of planes evenly spaced through a stack
+    (all of a small numpy stack; up to ``LIMIT_PLANES``, ``LIMIT_PLANES_LAZY`` for lazy data),
+    each subsampled to about ``LIMIT_PIXELS`` pixels (lazy: a central window of that many,
+    so that only the chunks under it are computed)."""
+    stack = tuple(int(n) for n in result.shape[:-2])
+    n = int(np.prod(stack, dtype=np.int64))
+    lazy = not isinstance(result, np.ndarray)
+    count = min(n, LIMIT_PLANES_LAZY if lazy else LIMIT_PLANES)
+    picks = np.unique(np.linspace(0, n - 1, count).round().astype(np.int64))
+    h, w = (int(v) for v in result.shape[-2:])
+    if not lazy and result.size <= LIMIT_PLANES * LIMIT_PIXELS:
+        sample = result
+    else:
+        side = int(np.sqrt(LIMIT_PIXELS))
+        step = max(1, int(np.ceil(np.sqrt(h * w / LIMIT_PIXELS))))
+        y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        window = ((slice(y0, y0 + side), slice(x0, x0 + side)) if lazy
+                  else (slice(None, None, step), slice(None, None, step)))
+        parts = [result[(np.unravel_index(int(k), stack) if stack else ()) + window]
+                 for k in picks]
+        if lazy:
+            import dask
+
+            parts = dask.compute(*parts)
+        sample = np.stack([np.asarray(p) for p in parts])
     sample = np.asarray(sample, dtype=np.float32)
     lo, hi = (float(v) for v in np.percentile(sample, (0.1, 99.9)))
     if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.min()) + 1.0
+        lo, hi = float(sample.min()), float(sample.max())
+        if hi <= lo:
+            hi = lo + 1.0
     return lo, hi

@@ -1,0 +1,163 @@
+"""What an input TIFF says about itself, and how an output TIFF says it again.
+
+:func:`read_tiff_meta` collects, from an open ``tifffile.TiffFile``, the ImageJ hyperstack
+metadata (spacing, unit, frame interval, labels, info), the OME-XML calibration (physical
+sizes and units, time increment, channel names) and the resolution tags.
+:func:`tiff_write_options` turns it back into ``tifffile.imwrite`` arguments for the
+denoised data:
+
+* ImageJ in -> ImageJ hyperstack out (axes in ImageJ's TZCYXS order, same calibration);
+* OME-TIFF in -> OME-TIFF out (PhysicalSize*, TimeIncrement, channel names);
+* any other TIFF: the axes and resolution in tifffile's own JSON description.
+
+Every output records how it was made (:func:`provenance`): in ImageJ's ``Info`` and
+``Properties``, in an OME ``MapAnnotation`` (namespace ``napari-fm2s``), or in the JSON
+description.  RGB(A) outputs are written in the input's integer type (rounded, clipped),
+because many viewers cannot show a float RGB TIFF.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+#: ImageJ's axis order; an ImageJ hyperstack holds no other axes.
+IMAGEJ_AXES = "TZCYXS"
+#: ImageJ metadata keys that are copied to the output (the rest follow from the shape or
+#: are display settings of the input's values).
+_IMAGEJ_KEEP = ("unit", "spacing", "finterval", "fps", "loop", "mode", "xorigin", "yorigin",
+                "zorigin", "Info", "Properties", "Labels", "LUTs")
+_OME_PIXELS = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit",
+               "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit",
+               "SignificantBits")
+NAMESPACE = "napari-fm2s"
+
+
+@dataclass
+class TiffMeta:
+    """Metadata of an input TIFF that an output should keep."""
+
+    axes: str = ""
+    dtype: str = ""
+    imagej: Optional[dict] = None  # kept ImageJ metadata (when the file is ImageJ)
+    ome: Optional[dict] = None  # OME Pixels attributes (floats / units) when OME-TIFF
+    channel_names: list[str] = field(default_factory=list)  # OME Channel Name
+    resolution: Optional[tuple[float, float]] = None  # pixels per unit (X, Y)
+    resolutionunit: Optional[int] = None
+
+
+def _ome_pixels(xml: str) -> tuple[dict, list[str]]:
+    """(Pixels calibration, channel names) of the first OME Image."""
+    root = ET.fromstring(xml)
+    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return {}, []
+    out: dict[str, Any] = {}
+    for k in _OME_PIXELS:
+        v = pixels.get(k)
+        if v is not None:
+            out[k] = v if k.endswith("Unit") else float(v)
+    names = [c.get("Name", "") for c in pixels if c.tag.rsplit("}", 1)[-1] == "Channel"]
+    return out, names if any(names) else []
+
+
+def read_tiff_meta(tf: Any) -> TiffMeta:
+    """:class:`TiffMeta` of an open ``tifffile.TiffFile`` (its first series)."""
+    series = tf.series[0]
+    meta = TiffMeta(axes=str(series.axes), dtype=str(series.dtype))
+    if tf.is_imagej and tf.imagej_metadata:
+        meta.imagej = {k: v for k, v in tf.imagej_metadata.items() if k in _IMAGEJ_KEEP}
+    if tf.is_ome and tf.ome_metadata:
+        try:
+            meta.ome, meta.channel_names = _ome_pixels(tf.ome_metadata)
+        except ET.ParseError:
+            meta.ome = {}
+    page = tf.pages.first
+    try:
+        x, y = page.get_resolution()
+        if x > 0 and y > 0 and (x, y) != (1, 1):
+            meta.resolution = (float(x), float(y))
+            meta.resolutionunit = int(page.resolutionunit)
+    except Exception:  # no or broken resolution tags
+        pass
+    return meta
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("napari-fm2s")
+    except Exception:  # pragma: no cover - not installed
+        return "0.0.0+unknown"
+
+
+def provenance(preset: Any, mode: str, **extra: Any) -> dict[str, Any]:
+    """How an output was made: package and version, preset (name and every parameter:
+    calibrated values for ``auto``), mode, seed, time; ``extra`` is added as is."""
+    params = {k: v for k, v in preset.as_dict().items()
+              if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    return {"software": NAMESPACE, "version": package_version(), "preset": preset.name,
+            "mode": mode, "seed": int(preset.seed), "parameters": params,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **extra}
+
+
+def rgb_dtype(meta: Optional[TiffMeta]) -> Optional[np.dtype]:
+    """The dtype an RGB(A) output is written in: the input's, when it is an integer type."""
+    if meta is None or not meta.dtype:
+        return None
+    dt = np.dtype(meta.dtype)
+    return dt if np.issubdtype(dt, np.integer) else None
+
+
+def cast_rgb(page: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``page`` rounded and clipped into ``dtype``'s range."""
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(page), info.min, info.max).astype(dtype)
+
+
+def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ...],
+                       dtype: np.dtype, rgb: bool, description: Optional[dict]
+                       ) -> tuple[str, dict]:
+    """(axes order to write, ``tifffile.imwrite`` keyword arguments) for data of ``shape``
+    with ``axes`` (Y, X and an RGB S last) and ``dtype``, keeping ``meta`` and recording
+    ``description``."""
+    text = json.dumps(description) if description else ""
+    kw: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
+    if meta is not None and meta.resolution:
+        kw["resolution"] = meta.resolution
+        kw["resolutionunit"] = meta.resolutionunit
+    imagej_ok = (meta is not None and meta.imagej is not None and set(axes) <= set(IMAGEJ_AXES)
+                 and np.dtype(dtype).name in ("uint8", "uint16", "float32")
+                 and (not rgb or np.dtype(dtype) == np.uint8))
+    if imagej_ok:
+        assert meta is not None and meta.imagej is not None
+        ij_axes = "".join(a for a in IMAGEJ_AXES if a in axes)
+        md = dict(meta.imagej)
+        planes = int(np.prod([n for a, n in zip(axes, shape) if a in "TZC"], dtype=np.int64))
+        if len(md.get("Labels") or []) != planes:  # slice labels: one per plane
+            md.pop("Labels", None)
+        if text:
+            md["Info"] = (str(md.get("Info", "")) + f"\n{NAMESPACE}: {text}").lstrip()
+            md["Properties"] = {**dict(md.get("Properties") or {}), NAMESPACE: text}
+        md["axes"] = ij_axes
+        return ij_axes, {**kw, "imagej": True, "metadata": md}
+    if meta is not None and meta.ome is not None:
+        md = {"axes": axes, **{k: v for k, v in meta.ome.items() if k != "SignificantBits"}}
+        if meta.channel_names and ("C" in axes or len(meta.channel_names) == 1):
+            md["Channel"] = {"Name": list(meta.channel_names)}
+        if description:
+            md["MapAnnotation"] = {"Namespace": NAMESPACE,
+                                   **{k: json.dumps(v) if not isinstance(v, str) else v
+                                      for k, v in description.items()}}
+        return axes, {**kw, "ome": True, "metadata": md}
+    md = {"axes": axes}
+    if description:
+        md[NAMESPACE] = description
+    return axes, {**kw, "metadata": md}

@@ -1,0 +1,153 @@
+"""Outputs keep their metadata (issue 14, kind 7): ImageJ, OME-TIFF, OME-Zarr, RGB, and
+every output records how it was made.  The writer is given the input's data as float32
+(what denoise() returns), so no training is needed."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_fm2s.io import open_image, write_tiff_atomic, write_zarr_atomic
+from napari_fm2s.metadata import provenance
+from napari_fm2s.presets import get_preset
+
+PROV = provenance(get_preset("confocal"), "fast")
+
+
+def _round_trip(src, tmp_path, axes):
+    opened = open_image(src)
+    out = tmp_path / "out.tif"
+    write_tiff_atomic(out, opened.data.astype(np.float32), axes=axes, meta=opened.meta,
+                      description=PROV)
+    opened.close()
+    return out
+
+
+def test_provenance_names_everything_needed_to_redo_it():
+    p = provenance(get_preset("twophoton").with_overrides(seed=7, k_g=150.0), "paper")
+    assert p["preset"] == "twophoton" and p["mode"] == "paper" and p["seed"] == 7
+    assert p["parameters"]["k_g"] == 150.0 and p["version"] and p["software"] == "napari-fm2s"
+
+
+def test_imagej_hyperstack_comes_back_as_imagej_with_its_calibration(tmp_path):
+    data = np.random.default_rng(0).integers(0, 4000, (3, 4, 24, 32), dtype=np.uint16)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.065, 1 / 0.065),
+                     metadata={"axes": "TZYX", "spacing": 0.3, "unit": "um", "finterval": 2.5})
+    out = _round_trip(src, tmp_path, "TZYX")
+    with tifffile.TiffFile(src) as a, tifffile.TiffFile(out) as b:
+        assert b.is_imagej and b.series[0].axes == "TZYX" and b.series[0].shape == data.shape
+        ia, ib = a.imagej_metadata, b.imagej_metadata
+        for k in ("frames", "slices", "spacing", "unit", "finterval"):
+            assert ib[k] == ia[k], k
+        assert np.allclose(b.pages.first.get_resolution(), a.pages.first.get_resolution())
+        assert json.loads(ib["Properties"]["napari-fm2s"])["preset"] == "confocal"
+        np.testing.assert_array_equal(b.asarray(), data)
+
+
+def test_imagej_axes_are_put_in_imagej_order(tmp_path):
+    data = np.random.default_rng(1).random((2, 3, 16, 16)).astype(np.float32)  # Z, C
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, imagej=True, metadata={"axes": "ZCYX", "spacing": 1.5})
+    out = tmp_path / "out.tif"
+    write_tiff_atomic(out, data.transpose(1, 0, 2, 3), axes="CZYX",
+                      meta=open_image(src).meta, description=PROV)
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_imagej and tf.series[0].axes == "ZCYX"
+        assert tf.imagej_metadata["channels"] == 3 and tf.imagej_metadata["spacing"] == 1.5
+        np.testing.assert_array_equal(tf.asarray(), data)
+
+
+def test_ome_tiff_comes_back_as_ome_with_sizes_and_channel_names(tmp_path):
+    data = np.random.default_rng(2).integers(0, 255, (2, 5, 16, 16), dtype=np.uint16)
+    src = tmp_path / "in.ome.tif"
+    tifffile.imwrite(src, data, ome=True, metadata={
+        "axes": "CZYX", "PhysicalSizeX": 0.11, "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": 0.12, "PhysicalSizeYUnit": "µm", "PhysicalSizeZ": 0.5,
+        "PhysicalSizeZUnit": "µm", "Channel": {"Name": ["GFP", "mCherry"]}})
+    out = _round_trip(src, tmp_path, "CZYX")
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_ome and tf.series[0].axes == "CZYX"
+        xml = tf.ome_metadata
+    for s in ('PhysicalSizeX="0.11"', 'PhysicalSizeY="0.12"', 'PhysicalSizeZ="0.5"',
+              'Name="GFP"', 'Name="mCherry"', 'Namespace="napari-fm2s"',
+              '<M K="preset">confocal</M>'):
+        assert s in xml, s
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_rgb_comes_back_in_the_input_integer_type(tmp_path, dtype):
+    data = np.random.default_rng(3).integers(0, 200, (16, 20, 3)).astype(dtype)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, photometric="rgb")
+    result = data.astype(np.float32) + 0.4
+    result[0, 0, 0] = -3.0  # rounded and clipped into the type's range
+    out = tmp_path / "out.tif"
+    write_tiff_atomic(out, result, axes="YXS", meta=open_image(src).meta)
+    with tifffile.TiffFile(out) as tf:
+        assert tf.pages.first.photometric == tifffile.PHOTOMETRIC.RGB
+        back = tf.asarray()
+    assert back.dtype == dtype and back[0, 0, 0] == 0
+    np.testing.assert_array_equal(back[1:], data[1:])
+
+
+def test_plain_tiff_keeps_resolution_and_records_provenance(tmp_path):
+    data = np.random.default_rng(4).integers(0, 900, (24, 24), dtype=np.uint16)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, resolution=(5.0, 5.0), resolutionunit="CENTIMETER")
+    out = _round_trip(src, tmp_path, "YX")
+    with tifffile.TiffFile(out) as tf:
+        assert tf.pages.first.get_resolution() == (5.0, 5.0)
+        assert tf.pages.first.resolutionunit == tifffile.RESUNIT.CENTIMETER
+        assert tf.shaped_metadata[0]["napari-fm2s"]["mode"] == "fast"
+
+
+def test_ome_zarr_keeps_axes_transforms_and_channels(tmp_path):
+    v2 = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+    x = np.random.default_rng(5).random((2, 16, 16)).astype(np.float32)
+    src = tmp_path / "in.ome.zarr"
+    g = zarr.open_group(str(src), mode="w", **v2)
+    zarr.open_array(str(src), path="0", mode="w", shape=x.shape, chunks=(1, 16, 16),
+                    dtype=x.dtype, **v2)[:] = x
+    ms = {"version": "0.4", "name": "cells",
+          "axes": [{"name": "c", "type": "channel"}, {"name": "y", "type": "space", "unit":
+                   "micrometer"}, {"name": "x", "type": "space", "unit": "micrometer"}],
+          "datasets": [{"path": "0", "coordinateTransformations":
+                        [{"type": "scale", "scale": [1.0, 0.2, 0.2]},
+                         {"type": "translation", "translation": [0.0, 5.0, 7.0]}]}]}
+    omero = {"channels": [{"label": "DAPI", "color": "0000FF"},
+                          {"label": "GFP", "color": "00FF00"}]}
+    g.attrs.update({"multiscales": [ms], "omero": omero})
+    opened = open_image(src)
+    out = tmp_path / "out.ome.zarr"
+    write_zarr_atomic(out, opened.data, ome=opened.ome, zarr_format=opened.zarr_format,
+                      description=PROV)
+    attrs = dict(zarr.open_group(str(out), mode="r").attrs)
+    oms = attrs["multiscales"][0]
+    assert oms["axes"] == ms["axes"]
+    assert oms["datasets"][0]["coordinateTransformations"] == \
+        ms["datasets"][0]["coordinateTransformations"]
+    assert [c["label"] for c in attrs["omero"]["channels"]] == ["DAPI", "GFP"]
+    assert attrs["napari-fm2s"]["preset"] == "confocal"
+
+
+def test_fm2s_denoise_keeps_imagej_calibration_and_records_the_run(tmp_path):
+    """Through the CLI (batch.denoise_file): the file's calibration and how it was made."""
+    from napari_fm2s.cli import main
+
+    data = np.random.default_rng(0).integers(0, 4000, (2, 3, 40, 48), dtype=np.uint16)
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.065, 1 / 0.065),
+                     metadata={"axes": "TZYX", "spacing": 0.3, "unit": "um", "finterval": 2.5})
+    assert main(["denoise", str(src), "-o", str(out), "--fast-steps", "5", "--seed", "7",
+                 "-q"]) == 0
+    with tifffile.TiffFile(src) as a, tifffile.TiffFile(out) as b:
+        assert b.is_imagej and b.series[0].axes == "TZYX"
+        ia, ib = a.imagej_metadata, b.imagej_metadata
+        for k in ("frames", "slices", "spacing", "unit", "finterval"):
+            assert ib[k] == ia[k], k
+        made = json.loads(ib["Properties"]["napari-fm2s"])
+        assert made["preset"] == "confocal" and made["mode"] == "fast" and made["seed"] == 7
+        assert made["parameters"]["fast_steps"] == 5 and made["source"] == "in.tif"
