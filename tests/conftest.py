@@ -44,11 +44,6 @@ def open_widget(viewer, samples: int = 3, preview: bool = False, tiny: bool = Tr
     return w
 
 
-def helpers_alive() -> bool:
-    """A worker thread of ours still running (napari's workers run in its thread pool)."""
-    return any(t.name == "fm2s-denoise" and t.is_alive() for t in threading.enumerate())
-
-
 class AfterCancel:
     """Counts calls of a wrapped function made after ``event`` was set (steps, tiles,
     median blocks): a cancel is measured in work done after it, never in seconds."""

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from napari_fm2s import denoise
-from napari_fm2s.background import Outcome, Progress, run_denoise, user_message
+from napari_fm2s.background import Progress, run_denoise, user_message
 from .conftest import FAST
 
 

@@ -9,7 +9,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np

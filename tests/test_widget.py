@@ -14,7 +14,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 from napari_fm2s.presets import get_preset  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 
-from .conftest import PLUGIN, WIDGET, helpers_alive, open_widget  # noqa: E402
+from .conftest import PLUGIN, open_widget  # noqa: E402
 
 FUNCTION = "FM2S denoise (function)"
 
@@ -164,9 +164,10 @@ def test_settings_remembered_between_sessions(viewer, make_napari_viewer, privat
     w.sliders["k_g"].setValue(123.4)
     w.save()
     saved = json.loads(private_config.read_text())
-    assert saved["preset"] == "twophoton-avg2" and saved["k_g"] == 123.4
+    assert saved["preset"] == "custom" and saved["base"] == "twophoton-avg2"
+    assert saved["k_g"] == 123.4
     again = _widget(make_napari_viewer(), tiny=False)
-    assert again.preset_combo.currentText() == "twophoton-avg2"
+    assert again.preset_combo.currentText() == "custom"
     assert again.sliders["k_g"].value() == 123.4
     assert again.sliders["k_p"].value() == get_preset("twophoton-avg2").k_p
 
@@ -205,6 +206,40 @@ def test_the_image_box_follows_a_newly_opened_image(viewer):
     assert w.layer().name == "second" and w.layer_combo.currentText() == "second"
     viewer.add_points(np.zeros((1, 2)))  # not an image: the pick stays
     assert w.layer().name == "second"
+
+
+def test_the_dock_fits_a_laptop_screen(viewer):
+    w = _widget(viewer, tiny=False)
+    assert w.minimumSizeHint().width() <= 420 and w.minimumWidth() <= 420
+    assert w.sizeHint().width() <= 420
+
+
+def test_residual_is_input_minus_result_on_a_diverging_map(viewer, qtbot):
+    src = viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")
+    w = _widget(viewer)
+    assert not w.run_panel.residual_button.isEnabled()
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=120_000)
+    assert w.run_status.phase == "done"
+    w.run_panel.residual_button.click()
+    res = viewer.layers["cells (FM2S) residual"]
+    out = viewer.layers["cells (FM2S)"].data
+    np.testing.assert_allclose(res.data, src.data.astype(np.float32) - out, atol=1e-4)
+    lo, hi = res.contrast_limits
+    assert lo == -hi and hi > 0 and res.colormap.name == "fm2s residual"
+    w.run_panel.residual_button.click()  # toggles it off
+    assert "cells (FM2S) residual" not in viewer.layers
+
+
+def test_preset_box_says_custom_after_a_hand_edit(viewer):
+    w = _widget(viewer, tiny=False)
+    w.preset_combo.setCurrentText("twophoton")
+    w.sliders["k_g"].setValue(123.0)
+    assert w.preset_combo.currentText() == "custom"
+    p = w.params()
+    assert p.k_g == 123.0 and p.k_p == get_preset("twophoton").k_p
+    w.preset_combo.setCurrentText("widefield")  # a preset again: its values
+    assert w.params() == get_preset("widefield")
 
 
 def test_manifest_menu_sample_and_function(viewer, qtbot):

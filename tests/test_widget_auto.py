@@ -22,6 +22,7 @@ def test_auto_button_sets_sliders_and_plot_follows(make_napari_viewer, qtbot):
     expected = auto_preset(image)
     w.auto_button.click()
     qtbot.waitUntil(lambda: w.last_calibration is not None, timeout=20_000)
+    assert w.preset_combo.currentText() == "auto (calibrated)"
     for key in ("k_g", "k_p", "lam_p"):
         # the sliders show one decimal
         assert w.sliders[key].value() == pytest.approx(getattr(expected, key), abs=0.051)
@@ -37,6 +38,7 @@ def test_auto_button_sets_sliders_and_plot_follows(make_napari_viewer, qtbot):
     assert plot.real is not None and plot.real.level.size >= 1
     before = float(np.mean(plot.synthetic.variance))
     w.sliders["lam_p"].setValue(w.sliders["lam_p"].value() / 10)  # 10x stronger Poisson noise
+    assert w.preset_combo.currentText() == "custom"
     qtbot.waitUntil(lambda: plot.synthetic is not None
                     and float(np.mean(plot.synthetic.variance)) > 1.5 * before, timeout=10_000)
     w.spins["corr"].setValue(0.6)

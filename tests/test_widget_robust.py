@@ -15,7 +15,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 from napari_fm2s import denoise, inference, noise  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 
-from .conftest import PLUGIN, WIDGET, AfterCancel, open_widget  # noqa: E402,F401
+from .conftest import AfterCancel, open_widget  # noqa: E402
 
 
 

@@ -55,5 +55,5 @@ def _disconnect(links: list[tuple[Any, Callable]]) -> None:
     for emitter, callback in links:
         try:
             emitter.disconnect(callback)
-        except (RuntimeError, TypeError, ValueError):
+        except (AttributeError, RuntimeError, TypeError, ValueError):  # already torn down
             pass

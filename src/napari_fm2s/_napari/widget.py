@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
-from qtpy.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QScrollArea,
                             QVBoxLayout, QWidget)
 from superqt import QCollapsible
 
@@ -26,8 +26,11 @@ from ..presets import PRESETS, Preset, get_preset
 from ..training import MODES
 from .controls import ParamControls
 from .layer_picker import LayerPicker
+from .lifecycle import StopsWithNapari
 from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_step
-from .loss_plot import LossPlot
+from .residual import toggle_residual
+from .run_panel import RunPanel
+from .state import RunStatus
 from .model_panel import ModelPanel
 from .preview_panel import PreviewPanel
 from .runner import Runner
@@ -38,10 +41,14 @@ if TYPE_CHECKING:
     import napari
 
 _SAVE_DELAY_MS = 400
+#: The dock's width at most (px): napari's canvas keeps most of a 1280x800 screen.
+MIN_WIDTH = 420
+#: What the preset box says after Auto, and after a parameter is moved by hand.
+AUTO, CUSTOM = "auto (calibrated)", "custom"
 _SCOPES = ["whole layer", "plane in view"]
 
 
-class FM2SWidget(QWidget):
+class FM2SWidget(StopsWithNapari, QWidget):
     """Dock widget: pick an image and a preset, tune the noise, preview, denoise."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", parent: Optional[QWidget] = None
@@ -50,7 +57,8 @@ class FM2SWidget(QWidget):
         self.viewer = napari_viewer
         self._loading = False  # True while the controls are filled programmatically
         self._job: Optional[tuple[str, dict[str, Any], LayerJob]] = None  # the run's layer
-        self._watched_window: Optional[QObject] = None
+        self._done: Optional[tuple[LayerJob, Any, dict[str, Any]]] = None  # the last result
+        self._base = "confocal"  # the preset under "auto (calibrated)" / "custom"
         self._build()
         self._on_layer_changed()
         self._restore()
@@ -95,29 +103,32 @@ class FM2SWidget(QWidget):
         self.advanced = QCollapsible("Advanced")
         self.advanced.addWidget(adv)
 
-        self.denoise_button = QPushButton("Denoise")
-        self.denoise_button.setToolTip("Train FM2S on this image and add the result as a layer")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
+        self.run_status = RunStatus()
+        self.run_panel = RunPanel(self.run_status)
+        rp = self.run_panel
+        self.denoise_button, self.cancel_button = rp.denoise_button, rp.cancel_button
+        self.loss_plot, self.status = rp.loss_plot, rp.message
         self.models = ModelPanel(lambda: self.layer().name if self.layer() else "model")
-        self.loss_plot = LossPlot()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
         self.preview = PreviewPanel(self._preview_request)
         self.runner = Runner(self)
 
-        layout = QVBoxLayout(self)
+        body = QWidget()  # in a scroll area: nothing is cut off on a small screen
+        layout = QVBoxLayout(body)
         layout.addLayout(form)
         layout.addWidget(self.advanced)
-        row = QHBoxLayout()
-        row.addWidget(self.denoise_button)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
+        layout.addWidget(self.run_panel)
         layout.addWidget(self.models)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.status)
         layout.addWidget(self.preview)
         layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setMinimumWidth(min(MIN_WIDTH, body.minimumSizeHint().width()))
 
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -141,8 +152,13 @@ class FM2SWidget(QWidget):
         self.calibrator.calibrated.connect(self._apply_calibration)
         self.denoise_button.clicked.connect(self.start_denoise)
         self.cancel_button.clicked.connect(self.cancel)
+        rp.residual_button.toggled.connect(self.show_residual)
         self.runner.progress.connect(self._on_progress)
         self.runner.done.connect(self._on_done)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        """Narrow: napari gives a dock its hint, and the canvas needs the room."""
+        return QSize(MIN_WIDTH, super().sizeHint().height())
 
     # shortcuts used by scripts and tests
     @property
@@ -169,7 +185,7 @@ class FM2SWidget(QWidget):
     # ---- values ---------------------------------------------------------------------------
     def params(self) -> Preset:
         """The preset with the controls applied; ValueError if a value is invalid."""
-        return resolve_params(self.preset_combo.currentText(), **self.controls.values())
+        return resolve_params(self._base, **self.controls.values())
 
     def run_options(self) -> dict[str, Any]:
         device = self.device_combo.currentText()
@@ -177,8 +193,19 @@ class FM2SWidget(QWidget):
                 "device": None if device == "auto" else device}
 
     def _apply_preset(self, name: str) -> None:
-        """Fill the controls from the preset."""
-        self._set_controls(get_preset(name))
+        """Fill the controls from the preset (the "auto" / "custom" labels keep them)."""
+        if name in PRESETS:
+            self._base = name
+            self._set_controls(get_preset(name))
+
+    def _label(self, text: str) -> None:
+        """Show ``text`` ("auto (calibrated)", "custom") in the preset box."""
+        combo = self.preset_combo
+        if combo.findText(text) < 0:
+            combo.addItem(text)
+        combo.blockSignals(True)
+        combo.setCurrentText(text)
+        combo.blockSignals(False)
 
     def _set_controls(self, source: Preset | dict[str, Any]) -> None:
         self._loading = True
@@ -195,6 +222,9 @@ class FM2SWidget(QWidget):
     def _on_value_changed(self, *_: Any) -> None:
         if self._loading:
             return
+        if self.sender() is not None and self.sender() in self.controls.widgets.values() \
+                and self.preset_combo.currentText() != CUSTOM:
+            self._label(CUSTOM)  # a parameter moved by hand: no longer the preset's values
         self._save_timer.start()
         self.preview.schedule()
 
@@ -211,17 +241,16 @@ class FM2SWidget(QWidget):
 
     def _apply_calibration(self, cal: Calibration) -> None:
         """Set the preset (white or correlated template) and the controls from ``cal``."""
-        self.preset_combo.blockSignals(True)
-        self.preset_combo.setCurrentText("widefield" if cal.preset.corr > 0 else "confocal")
-        self.preset_combo.blockSignals(False)
+        self._base = "widefield" if cal.preset.corr > 0 else "confocal"
         self._set_controls(cal.preset)
-        self.status.setText(self.calibrator.summary())
+        self._label(AUTO)
+        self.run_status.message = self.calibrator.summary()
 
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """Everything the widget remembers: preset, every parameter, mode, device, scope."""
         values: dict[str, Any] = dict(self.controls.values())
-        values.update(preset=self.preset_combo.currentText(),
+        values.update(preset=self.preset_combo.currentText(), base=self._base,
                       mode=self.mode_combo.currentText(),
                       device=self.device_combo.currentText(),
                       scope=self.scope_combo.currentText(),
@@ -234,10 +263,14 @@ class FM2SWidget(QWidget):
 
     def _restore(self) -> None:
         saved = load_settings()
-        name = saved.get("preset")
+        name, base = saved.get("preset"), saved.get("base")
         if isinstance(name, str) and name in PRESETS:
             self.preset_combo.setCurrentText(name)
+        elif isinstance(base, str) and base in PRESETS:
+            self.preset_combo.setCurrentText(base)
         self._apply_preset(self.preset_combo.currentText())
+        if name in (AUTO, CUSTOM):
+            self._label(name)
         self._loading = True
         try:
             self.controls.set_values(saved)
@@ -316,29 +349,28 @@ class FM2SWidget(QWidget):
             options["model"] = self.models.model
         self._job = (layer.name, _layer_properties(layer), job)
         self.runner.start(job.image, p, f"FM2S: {layer.name}", axes=job.axes, **options)
-        self.denoise_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
         self.loss_plot.reset()
-        self.status.setText(f"{'Applying the model to' if self.models.model else 'Training on'}"
-                            f" '{layer.name}' ...")
+        self.run_panel.residual_button.setChecked(False)
+        self.run_status.begin(training=self.models.model is None, message=(
+            f"{'Applying the model to' if self.models.model else 'Training on'} "
+            f"'{layer.name}' ..."))
 
     def cancel(self) -> None:
         """Stop the running training; nothing is added to the viewer."""
         if self.running and not self.runner.cancelling:
             self.runner.cancel()
-            self.status.setText("Cancelling ...")
+            self.run_status.message = "Cancelling ..."
 
     def _on_progress(self, prog: Progress) -> None:
+        self.run_status.advance(prog.step, prog.total)
         if prog.losses:
             self.loss_plot.add(prog.losses, prog.total)
         for note in prog.notes:  # e.g. out of GPU memory: smaller tiles, then the CPU
             show_warning(f"FM2S: {note}")
-            self.status.setText(note)
+            self.run_status.message = note
 
     def _on_done(self, outcome: Outcome) -> None:
         job, self._job = self._job, None
-        self.denoise_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
         if job is None:
             return
         source, properties, lj = job
@@ -347,7 +379,6 @@ class FM2SWidget(QWidget):
         if outcome.cancelled:
             text = f"FM2S: cancelled; '{source}' and the viewer are unchanged"
             show_info(text)
-            self.loss_plot.reset()
         elif outcome.error is not None:
             text = f"FM2S could not denoise '{source}': {outcome.message}"
             show_error(text)
@@ -355,8 +386,15 @@ class FM2SWidget(QWidget):
             result, props = place(outcome.image, lj, properties)
             self.viewer.add_image(result, name=lj.name, contrast_limits=contrast_limits(result),
                                   **props)
-            text = f"Added '{lj.name}'."
-        self.status.setText(text)
+            self._done = (lj, outcome.image, properties)
+            text = f"Added '{lj.name}'. Residual shows what was removed."
+        self.run_panel.residual_button.setEnabled(self._done is not None)
+        self.run_status.end(outcome, text)
+
+    def show_residual(self, on: bool) -> None:
+        """Add (or remove) the residual input - result of the last run as a layer."""
+        if self._done is not None:
+            toggle_residual(self.viewer, *self._done, on)
 
     # ---- shutdown -------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -367,28 +405,3 @@ class FM2SWidget(QWidget):
             except RuntimeError:  # already deleted by Qt
                 pass
         self.runner.cancel()
-
-    def event(self, e: QEvent) -> bool:  # noqa: D102 (Qt override)
-        if (e.type() == QEvent.Type.ParentChange and self.parent() is None
-                and hasattr(self, "runner") and self.runner.running):
-            self.shutdown()  # napari removed the dock widget
-        return super().event(e)
-
-    def showEvent(self, e: Any) -> None:  # noqa: N802 (Qt naming)
-        """Watch the top-level window (napari's), to stop a run when it closes."""
-        super().showEvent(e)
-        top = self.window()
-        if top is not self and top is not self._watched_window:
-            if self._watched_window is not None:
-                self._watched_window.removeEventFilter(self)
-            top.installEventFilter(self)
-            self._watched_window = top
-
-    def eventFilter(self, obj: QObject, e: QEvent) -> bool:  # noqa: N802 (Qt naming)
-        if obj is self._watched_window and e.type() == QEvent.Type.Close:
-            self.shutdown()
-        return False
-
-    def closeEvent(self, e: Any) -> None:  # noqa: N802 (Qt naming)
-        self.shutdown()
-        super().closeEvent(e)

@@ -1,0 +1,68 @@
+"""The run panel: Denoise / Cancel, phase and progress with the time left, the loss
+curve, the residual switch.  It shows a :class:`~.state.RunStatus` and owns no state."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                            QWidget)
+
+from .loss_plot import LossPlot
+from .state import RunStatus
+
+
+class RunPanel(QWidget):
+    """Buttons and read-outs of one run; follows ``status`` through its events."""
+
+    def __init__(self, status: RunStatus, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.status = status
+        self.denoise_button = QPushButton("Denoise")
+        self.denoise_button.setToolTip("Train FM2S on this image and add the result as a layer")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run; nothing is added")
+        self.cancel_button.setEnabled(False)
+        self.residual_button = QPushButton("Residual")
+        self.residual_button.setCheckable(True)
+        self.residual_button.setEnabled(False)
+        self.residual_button.setToolTip(
+            "Show input - result as a layer (blue: removed dimmer, red: removed brighter). "
+            "Noise looks like grain; structure there is signal the denoiser removed")
+        self.phase = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(8)
+        self.bar.setVisible(False)
+        self.loss_plot = LossPlot()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        row = QHBoxLayout()
+        for b in (self.denoise_button, self.cancel_button, self.residual_button):
+            row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.phase)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.message)
+        for name in ("phase", "step", "total", "eta", "message"):
+            getattr(status.events, name).connect(self._show)
+        self._show()
+
+    def _show(self, *_: object) -> None:
+        s = self.status
+        running = s.running
+        self.denoise_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.phase.setText(s.line())
+        self.bar.setVisible(running)
+        if s.phase == "inferring":
+            self.bar.setRange(0, 0)  # busy: inference reports no steps
+        else:
+            self.bar.setRange(0, max(s.total, 1))
+            self.bar.setValue(min(s.step, max(s.total, 1)))
+        if s.phase == "cancelled":
+            self.loss_plot.reset()
+        self.message.setText(s.message)

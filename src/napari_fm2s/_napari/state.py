@@ -1,0 +1,69 @@
+"""UI state as data: the run's status, an evented dataclass panels subscribe to.
+
+No Qt here: ``RunStatus`` can be driven and tested without a viewer; its ``events``
+(psygnal) tell the run panel what to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from psygnal import evented
+
+from ..eta import StepEta, format_eta
+
+#: The phases of a run, in order; the last three are ends.
+PHASES = ("idle", "training", "inferring", "done", "cancelled", "failed")
+_WORDS = {"training": "Training", "inferring": "Applying the network",
+          "done": "Done", "cancelled": "Cancelled", "failed": "Failed"}
+
+
+@evented
+@dataclass
+class RunStatus:
+    """Phase, step / total of the training, seconds left (None: unknown), a message."""
+
+    phase: str = "idle"
+    step: int = 0
+    total: int = 0
+    eta: Optional[float] = None
+    message: str = ""
+    _clock: StepEta = field(default_factory=StepEta, repr=False, compare=False)
+
+    @property
+    def running(self) -> bool:
+        return self.phase in ("training", "inferring")
+
+    def begin(self, training: bool, message: str = "") -> None:
+        """A run starts: training, or straight to inference for a loaded model."""
+        self._clock.reset()
+        self.step, self.total, self.eta = 0, 0, None
+        self.message = message
+        self.phase = "training" if training else "inferring"
+
+    def advance(self, step: int, total: int) -> None:
+        """Training reached ``step`` of ``total``; the last step starts inference."""
+        if not self.running:
+            return
+        self.eta = self._clock.update(step, total)
+        self.step, self.total = step, total
+        if total and step >= total:
+            self.phase, self.eta = "inferring", None
+
+    def end(self, outcome: Any, message: str) -> None:
+        """The run ended (a ``background.Outcome``): done, cancelled or failed.
+        A cancel clears the progress."""
+        if outcome.cancelled:
+            self.step, self.total, self.eta = 0, 0, None
+        self.eta = None
+        self.message = message
+        self.phase = ("cancelled" if outcome.cancelled else
+                      "failed" if outcome.error is not None else "done")
+
+    def line(self) -> str:
+        """One line for the user: phase, steps and time left."""
+        if self.phase == "training":
+            left = f", {format_eta(self.eta)} left" if self.eta is not None else ""
+            return f"Training: step {self.step} of {self.total or '?'}{left}"
+        return _WORDS.get(self.phase, "")
