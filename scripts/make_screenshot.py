@@ -1,6 +1,10 @@
-"""Make docs/screenshot.png: napari with the FM2S widget docked and the preview showing.
+"""Make docs/screenshot*.png: napari with the FM2S widget docked, preview, run, residual.
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshot.py
+    ... make_screenshot.py --size 1280 800 -o docs/screenshot-1280.png
+
+Three pictures: ``NAME.png`` (the preview), ``NAME-run.png`` (a run in progress) and
+``NAME-result.png`` (the result with its residual).
 
 Uses the FMD image Confocal_FISH_1 when ../shared/data is there, else the built-in
 synthetic sample.  Settings go to a temporary directory, not the user's config.
@@ -42,13 +46,13 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication([])
 
-    def settle(seconds: float, until=lambda: True) -> None:
+    def settle(seconds: float, until=lambda: True, limit: float = 30) -> None:
         end = time.perf_counter() + seconds
         while time.perf_counter() < end or not until():
             app.processEvents()
             time.sleep(0.02)
-            if time.perf_counter() > end + 30:
-                raise TimeoutError("the preview did not appear")
+            if time.perf_counter() > end + limit:
+                raise TimeoutError(f"still waiting after {limit} s")
 
     name, image = load()
     viewer = napari.Viewer(show=True, title="napari: FM2S denoising")
@@ -60,8 +64,22 @@ def main() -> None:
     settle(1.0, lambda: widget.last_preview is not None)
     settle(0.5)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    viewer.screenshot(str(args.output), canvas_only=False, flash=False)
-    print(f"wrote {args.output}")
+    out = args.output
+
+    def shot(suffix: str) -> None:
+        path = out.with_name(out.stem + suffix + out.suffix)
+        viewer.screenshot(str(path), canvas_only=False, flash=False)
+        print(f"wrote {path}")
+
+    shot("")
+    widget.denoise_button.click()
+    settle(1.0, lambda: widget.run_status.step > 60)
+    shot("-run")
+    settle(1.0, lambda: not widget.running, limit=600)
+    widget.run_panel.residual_button.click()
+    viewer.layers[name].visible = False
+    settle(1.0)
+    shot("-result")
     viewer.close()
 
 

@@ -223,6 +223,7 @@ def test_residual_is_input_minus_result_on_a_diverging_map(viewer, qtbot):
     assert w.run_status.phase == "done"
     w.run_panel.residual_button.click()
     res = viewer.layers["cells (FM2S) residual"]
+    assert w.layer() is src  # the Image box does not follow our own layers
     out = viewer.layers["cells (FM2S)"].data
     np.testing.assert_allclose(res.data, src.data.astype(np.float32) - out, atol=1e-4)
     lo, hi = res.contrast_limits
