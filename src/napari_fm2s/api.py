@@ -16,6 +16,7 @@ from .calibrate import is_auto
 from .noise import MAX_CORR
 from .presets import TUNABLE, Preset, get_preset
 from .stack import check_dtype, denoise_nd, is_lazy
+from .threads import thread_policy
 from .training import MODES, fit
 
 _INT_PARAMS = ("stride", "filter_size", "channels", "samples", "steps_per_sample",
@@ -145,7 +146,7 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
             scheduler: Any = None, model: Any = None, save_model: Any = None,
-            **overrides: Any) -> Any:
+            threads: Optional[int] = None, **overrides: Any) -> Any:
     """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
     Args:
@@ -167,6 +168,8 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             images from the same microscope.  Preset, mode and parameters come from it.
         save_model: a file path (``.fm2s.safetensors``) to save the trained model to, or a
             callable receiving it; checked before training starts.
+        threads: CPU threads for this run; ``None``: ``$FM2S_THREADS``, else the cores this
+            process may use (:mod:`napari_fm2s.threads`).
         **overrides: any of ``napari_fm2s.presets.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
@@ -174,6 +177,15 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
         for lazy input a lazy dask array (trained already; computing it runs inference
         chunk by chunk).
     """
+    with thread_policy(threads):
+        return _denoise(image, preset, mode, axes, per_plane, seed, device, progress, cancel,
+                        scheduler, model, save_model, overrides)
+
+
+def _denoise(image: Any, preset: str | Preset, mode: Optional[str], axes: Optional[str],
+             per_plane: bool, seed: Optional[int], device: Optional[str | torch.device],
+             progress: Optional[ProgressFn], cancel: CancelLike, scheduler: Any, model: Any,
+             save_model: Any, overrides: dict) -> Any:
     if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     if is_auto(preset):  # calibrated from the image; a given model brings its own

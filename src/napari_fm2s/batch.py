@@ -39,6 +39,7 @@ class Settings:
     lazy_bytes: int = LAZY_BYTES
     model: Optional[str] = None  # a saved model to apply instead of training
     save_model: Optional[str] = None  # where to save the trained model (one input only)
+    threads: Optional[int] = None  # CPU threads (None: $FM2S_THREADS, else usable cores)
 
 
 def _is_input(p: Path) -> bool:
@@ -126,7 +127,7 @@ def denoise_file(src: Path, dst: Path, settings: Settings, overwrite: bool = Fal
                          per_plane=settings.per_plane, seed=settings.seed,
                          device=settings.device, progress=progress, scheduler=scheduler,
                          model=settings.model, save_model=settings.save_model,
-                         **settings.overrides)
+                         threads=settings.threads, **settings.overrides)
         if dst.suffix.lower() == ZARR_SUFFIX:
             write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
                               name=dst.name, scheduler=scheduler, progress=write_progress)
