@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from _data import DEFAULT_DATA, find_images, offset_psnr, paper_seed_psnrs, score  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
@@ -42,6 +42,7 @@ from napari_fm2s.inference import apply  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 from napari_fm2s.training import fit  # noqa: E402
+from tests.gpu_fill import fill_gpu  # noqa: E402
 
 IMAGES = ("Confocal_FISH_1", "TwoPhoton_MICE_1")
 SEEDS = (3407, 1)
@@ -146,27 +147,11 @@ class _Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _fill_gpu(leave: int) -> list[torch.Tensor]:
-    """Tensors that take all but about ``leave`` bytes of GPU memory (blocks of >= 2 MiB,
-    from the caching allocator's large pool: the small pool keeps room for the weights)."""
-    torch.cuda.empty_cache()
-    blocks, size = [], 1 << 34
-    while size >= 2 << 20:
-        if torch.cuda.mem_get_info()[0] - size < leave:
-            size //= 2
-            continue
-        try:
-            blocks.append(torch.empty(size, dtype=torch.uint8, device="cuda"))
-        except torch.OutOfMemoryError:
-            size //= 2
-    return blocks
-
-
 def _stage(what: str, leave: int, run, check, warn: _Warnings) -> dict:
     """Run ``run()`` with all but ``leave`` bytes of GPU memory taken; ``check(result,
     warnings)`` says whether the fallback happened and gave the right result."""
     warn.messages.clear()
-    blocks = _fill_gpu(leave)
+    blocks = fill_gpu(leave)
     free = torch.cuda.mem_get_info()[0] / _MIB
     t0 = time.perf_counter()
     try:
