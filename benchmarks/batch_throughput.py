@@ -6,7 +6,7 @@
 Copies the 20 FMD raw captures (512x512 PNG; ../shared/data or --data; synthetic images
 without it) into a temporary folder, runs the CLI on the folder in a subprocess and
 reports images per minute.  Then times the pieces of one file's job in this process (the
-median of all 20): read, intensity scaling, model build, training set-up (median targets,
+median over the first --pieces images): read, intensity scaling, model build, training set-up (median targets,
 crop pool), training steps, inference, TIFF write; and, in fresh processes, Python's start
 and ``import napari_fm2s.cli`` (paid once per CLI call).
 """
@@ -115,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--threads", default="default", help="comma-separated, e.g. 1,2,default")
+    ap.add_argument("--pieces", type=int, default=5, help="images timed piece by piece")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
@@ -135,11 +136,11 @@ def main() -> None:
         bare, imported = process_costs()
         th = args.threads.split(",")[-1]
         with thread_policy(None if th == "default" else int(th)) as n:
-            rows = [pieces(f, tmp) for f in files]
+            rows = [pieces(f, tmp) for f in files[:args.pieces]]
         med = {k: median(r[k] for r in rows) for k in rows[0]}
         load = os.getloadavg()[0]
     per_image = walls[th] / len(files)
-    print(f"\nper image, in process ({n} threads, medians of {len(files)}; load {load:.1f}):")
+    print(f"\nper image, in process ({n} threads, medians of {len(rows)}; load {load:.1f}):")
     for k, v in med.items():
         print(f"  {k:<6} {v:7.3f} s")
     work = med["train"] + med["infer"]
