@@ -138,9 +138,9 @@ def default_threads(reserve: int = 0) -> int:
     """Threads when none are asked for: the usable cores less ``reserve``, and no more than
     the cores other programs leave idle (at least 1).
 
-    On a busy machine one thread is faster than two and costs a fraction of their CPU
-    time: threads that wait for a descheduled partner at every step waste both
-    (benchmarks/results/load.txt).
+    Beside busy programs one thread costs about a fifth less CPU time than two (which
+    wait for a descheduled partner at every step) and leaves the others more of the CPU;
+    two finish about a fifth sooner (benchmarks/results/load.txt).
     """
     n = usable_cores() - reserve
     free = idle_cores()
