@@ -7,7 +7,7 @@ Copies the 20 FMD raw captures (512x512 PNG; ../shared/data or --data; synthetic
 without it) into a temporary folder, runs the CLI on the folder in a subprocess and
 reports images per minute.  Then times the pieces of one file's job in this process (the
 median over the first --pieces images): read, intensity scaling, model build, training set-up (median targets,
-crop pool), training steps, inference, TIFF write, the thread choice; and, in fresh processes, Python's start
+crop pool), training steps, inference, TIFF write; and, in fresh processes, Python's start
 and ``import napari_fm2s.cli`` (paid once per CLI call).
 """
 
@@ -36,7 +36,7 @@ from napari_fm2s.intensity import to_unit  # noqa: E402
 from napari_fm2s.io import open_image, write_tiff_atomic  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
-from napari_fm2s.threads import choose_threads, thread_policy  # noqa: E402
+from napari_fm2s.threads import thread_policy  # noqa: E402
 from napari_fm2s.training import CropSampler, FastSchedule, fit_fast  # noqa: E402
 
 N = 20
@@ -99,7 +99,6 @@ def pieces(path: Path, tmp: Path) -> dict[str, float]:
         finally:
             opened.close()
 
-    clock("threads", choose_threads, None)  # denoise() samples the idle cores for 0.1 s
     img = clock("read", read)
     raw, imap = clock("scale", lambda: to_unit(check_image(img, p.filter_size)))
     net = clock("build", make_network, p.channels, p.seed, "cpu")
@@ -147,8 +146,7 @@ def main() -> None:
     work = med["train"] + med["infer"]
     print(f"  training + inference {work:.3f} s; the CLI's {per_image:.2f} s per image leaves "
           f"{per_image - work:.3f} s per image of overhead: read+scale+write "
-          f"{med['read'] + med['scale'] + med['write']:.3f}, thread choice {med['threads']:.3f}, "
-          f"build {med['build']:.4f}, "
+          f"{med['read'] + med['scale'] + med['write']:.3f}, build {med['build']:.4f}, "
           f"setup {med['setup']:.3f}, Python start + import once per call "
           f"{imported:.2f} s ({bare:.2f} s of it Python itself) = "
           f"{imported / len(files):.3f} s per image")

@@ -13,7 +13,7 @@ import torch
 from napari_fm2s import denoise, threads
 from napari_fm2s.cli import _settings, build_parser
 from napari_fm2s.threads import (ENV, cgroup_cpu_limit, choose_threads, default_threads,
-                                 idle_cores, prefer_passive_wait, thread_policy, usable_cores)
+                                 prefer_passive_wait, thread_policy, usable_cores)
 
 from .conftest import FAST
 
@@ -72,7 +72,6 @@ def test_affinity_caps_the_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_choose_threads(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
-    monkeypatch.setattr(threads, "idle_cores", lambda: None)
     assert choose_threads(None, env={}) == 4
     assert choose_threads(None, env={}, reserve=1) == 3
     assert choose_threads(None, env={}, reserve=9) == 1
@@ -88,53 +87,9 @@ def test_choose_threads(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptu
             choose_threads(bad, env={})
 
 
-def stat_text(idle: list[int], busy: list[int]) -> str:
-    """/proc/stat with one line per CPU: ``busy`` user and ``idle`` idle jiffies."""
-    lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]
-    lines += [f"cpu{i} {b} 0 0 {d} 0 0 0 0 0 0" for i, (d, b) in enumerate(zip(idle, busy))]
-    return "\n".join(lines + ["intr 1 2 3", "ctxt 99"]) + "\n"
-
-
-@pytest.mark.parametrize("busy, expected", [
-    ([0, 0, 0, 0], 4.0),  # nothing else runs
-    ([100, 100, 0, 0], 2.0),
-    ([100, 100, 100, 100], 0.0),
-    ([50, 0, 0, 100], 2.5),
-])
-def test_idle_cores_from_two_samples_of_proc_stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  busy: list[int], expected: float) -> None:
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    stat = tmp_path / "stat"
-    stat.write_text(stat_text([1000] * 4, [500] * 4))
-    naps = []
-
-    def sleep(s: float) -> None:  # 100 jiffies pass on each CPU, ``busy`` of them busy
-        naps.append(s)
-        stat.write_text(stat_text([1000 + 100 - b for b in busy], [500 + b for b in busy]))
-
-    assert idle_cores(0.1, stat, sleep) == pytest.approx(expected)
-    assert naps == [0.1]
-
-
-def test_idle_cores_counts_only_the_cpus_this_process_may_use(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {2, 3}, raising=False)
-    stat = tmp_path / "stat"
-    stat.write_text(stat_text([10] * 4, [10] * 4))
-    busy = [100, 100, 0, 50]
-    assert idle_cores(0.1, stat, lambda s: stat.write_text(
-        stat_text([110 - b for b in busy], [10 + b for b in busy]))) == pytest.approx(1.5)
-    assert idle_cores(0.1, tmp_path / "missing", lambda s: None) is None
-    assert idle_cores(0.1, stat, lambda s: None) is None  # no time passed
-
-
-@pytest.mark.parametrize("idle, reserve, expected", [
-    (None, 0, 4), (4.0, 0, 4), (2.6, 0, 3), (2.4, 0, 2), (0.0, 0, 1), (4.0, 1, 3), (None, 9, 1),
-])
-def test_default_threads_leaves_busy_cores_alone(monkeypatch: pytest.MonkeyPatch, idle, reserve,
-                                                 expected) -> None:
+@pytest.mark.parametrize("reserve, expected", [(0, 4), (1, 3), (9, 1)])
+def test_default_threads(monkeypatch: pytest.MonkeyPatch, reserve, expected) -> None:
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
-    monkeypatch.setattr(threads, "idle_cores", lambda: idle)
     assert default_threads(reserve) == expected
 
 

@@ -169,7 +169,7 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
         save_model: a file path (``.fm2s.safetensors``) to save the trained model to, or a
             callable receiving it; checked before training starts.
         threads: CPU threads for this run; ``None``: ``$FM2S_THREADS``, else the cores this
-            process may use that other programs leave idle (:mod:`napari_fm2s.threads`).
+            process may use (:mod:`napari_fm2s.threads`).
         **overrides: any of ``napari_fm2s.presets.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:

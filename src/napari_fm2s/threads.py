@@ -3,9 +3,8 @@
 * :func:`usable_cores`: the cores this process may run on (CPU affinity), capped by a
   cgroup v2 ``cpu.max`` / v1 ``cpu.cfs_quota_us`` quota when one is set.
 * :func:`choose_threads`: an explicit count, else the ``FM2S_THREADS`` environment
-  variable, else :func:`default_threads`: the usable cores (``reserve`` keeps some free,
-  e.g. one for a GUI), but no more than other programs leave idle (:func:`idle_cores`,
-  sampled over 0.1 s when the run starts).
+  variable, else :func:`default_threads` (all usable cores; ``reserve`` keeps some free,
+  e.g. one for a GUI).
 * :func:`thread_policy`: a context manager that sets torch's intra-op threads for a run
   and restores the previous count afterwards.
 * :func:`prefer_passive_wait`: asks OpenMP to put idle worker threads to sleep
@@ -19,10 +18,9 @@ import logging
 import math
 import os
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 log = logging.getLogger("napari_fm2s")
 
@@ -96,57 +94,14 @@ def usable_cores(root: Path = CGROUP, proc_cgroup: Path = Path("/proc/self/cgrou
     return n
 
 
-def _cpu_times(stat: Path, cpus: Optional[set[int]]) -> Optional[tuple[int, int]]:
-    """(idle, total) jiffies summed over ``cpus`` (all when ``None``) from /proc/stat."""
-    idle = total = 0
-    try:
-        lines = stat.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
-            continue
-        if cpus is not None and int(name[3:]) not in cpus:
-            continue
-        v = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
-        idle += v[3] + v[4]
-        total += sum(v)
-    return (idle, total) if total else None
-
-
-def idle_cores(interval: float = 0.1, stat: Path = Path("/proc/stat"),
-               sleep: Callable[[float], None] = time.sleep) -> Optional[float]:
-    """Cores of this process's affinity left idle by everything over the next ``interval``
-    seconds (/proc/stat); ``None`` where that cannot be read."""
-    try:
-        cpus: Optional[set[int]] = set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = None
-    before = _cpu_times(stat, cpus)
-    if before is None:
-        return None
-    sleep(interval)
-    after = _cpu_times(stat, cpus)
-    if after is None or after[1] <= before[1]:
-        return None
-    n = len(cpus) if cpus is not None else (os.cpu_count() or 1)
-    return n * (after[0] - before[0]) / (after[1] - before[1])
-
-
 def default_threads(reserve: int = 0) -> int:
-    """Threads when none are asked for: the usable cores less ``reserve``, and no more than
-    the cores other programs leave idle (at least 1).
+    """Threads when none are asked for: the usable cores less ``reserve`` (at least 1).
 
-    Beside busy programs one thread costs about a fifth less CPU time than two (which
-    wait for a descheduled partner at every step) and leaves the others more of the CPU;
-    two finish about a fifth sooner (benchmarks/results/load.txt).
+    Not fewer when other programs keep the cores busy: with waiting threads asleep
+    (:func:`prefer_passive_wait`) two threads beside 4 busy loops on 2 cores took 0.67x
+    the wall time of one for 1.3x its CPU time (benchmarks/results/load.txt).
     """
-    n = usable_cores() - reserve
-    free = idle_cores()
-    if free is not None:
-        n = min(n, int(free + 0.5))
-    return max(1, n)
+    return max(1, usable_cores() - reserve)
 
 
 def _check(n: object, what: str) -> int:
