@@ -4,10 +4,14 @@
 >>> clean = denoise(noisy, preset="confocal")
 """
 
-from .api import denoise, pick_device
-from .hooks import DenoiseCancelled
-from .metadata import package_version
-from .presets import PRESETS, Preset, get_preset
+from .threads import prefer_passive_wait
+
+prefer_passive_wait()  # before torch loads OpenMP: idle worker threads sleep, not spin
+
+from .api import denoise, pick_device  # noqa: E402
+from .hooks import DenoiseCancelled  # noqa: E402
+from .metadata import package_version  # noqa: E402
+from .presets import PRESETS, Preset, get_preset  # noqa: E402
 
 __version__ = package_version()
 

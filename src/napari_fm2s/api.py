@@ -16,6 +16,7 @@ from .params import resolve_params
 from .pipeline import run
 from .presets import Preset
 from .runtime import RunContext, check_mode, pick_device
+from .threads import thread_policy
 
 __all__ = ["denoise", "pick_device", "resolve_params"]
 
@@ -43,7 +44,7 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
             scheduler: Any = None, model: Any = None, save_model: Any = None,
             on_params: Optional[Callable[[Preset, str], None]] = None,
-            **overrides: Any) -> Any:
+            threads: Optional[int] = None, **overrides: Any) -> Any:
     """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
     Args:
@@ -68,6 +69,8 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
             callable receiving it; checked before training starts.
         on_params: called with the preset (calibrated values for ``"auto"``, the model's for
             ``model``) and the mode the run uses, before it starts (e.g. for provenance).
+        threads: CPU threads for this run; ``None``: ``$FM2S_THREADS``, else the cores this
+            process may use (:mod:`napari_fm2s.threads`).
         **overrides: any of ``napari_fm2s.params.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
@@ -93,4 +96,6 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
     dev = pick_device(device)
     ctx = RunContext(dev, mode, progress, cancel, scheduler, check_memory=dev.type == "cpu",
                      on_params=on_params)
-    return run(image, p, axes, ctx, per_plane=per_plane, model=model, save_model=save_model)
+    with thread_policy(threads):
+        return run(image, p, axes, ctx, per_plane=per_plane, model=model,
+                   save_model=save_model)

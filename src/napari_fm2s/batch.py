@@ -41,6 +41,7 @@ class Settings:
     lazy_bytes: int = LAZY_BYTES
     model: Any = None  # a saved model (FM2SModel, loaded once) to apply instead of training
     save_model: Optional[str] = None  # where to save the trained model (one input only)
+    threads: Optional[int] = None  # CPU threads (None: $FM2S_THREADS, else usable cores)
 
 
 def _is_input(p: Path) -> bool:
@@ -169,7 +170,8 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                          device=settings.device, progress=progress, scheduler=scheduler,
                          model=settings.model, save_model=settings.save_model,
                          on_params=lambda p, mode: made.update(
-                             provenance(p, mode, source=src.name)), **settings.overrides)
+                             provenance(p, mode, source=src.name)),
+                         threads=settings.threads, **settings.overrides)
         if dst.suffix.lower() == ZARR_SUFFIX:
             write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
                               name=dst.name, scheduler=scheduler, progress=write_progress,

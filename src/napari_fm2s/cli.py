@@ -8,15 +8,17 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence, TextIO
+from typing import Callable, Optional, Sequence, TextIO
 
 from .api import denoise
 from .batch import Outcome, Plan, Settings, connect, make_plan, output_path, run_batch
 from .hooks import DenoiseCancelled, user_message
+from .eta import StepEta, format_eta
 from .io import write_tiff_atomic
 from .model_io import check_model_path, load_model
 from .params import PARAMS, resolve_params
 from .presets import PRESETS, get_preset
+from .threads import choose_threads
 from .training import MODES
 
 #: The preset whose values ``--help`` shows as examples of the defaults.
@@ -24,39 +26,40 @@ _HELP_PRESET = "confocal"
 
 
 class ProgressBar:
-    """A one-line terminal progress bar with ETA, fed by ``progress(step, total, loss)``."""
+    """A one-line terminal progress bar fed by ``progress(step, total, loss)``; its ETA
+    comes from measured step times (:class:`napari_fm2s.eta.StepEta`), per phase."""
 
     def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30,
-                 unit: str = "") -> None:
+                 unit: str = "", skip: int = 3,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.label, self.stream, self.width, self.unit = label, stream, width, unit
-        self.start = time.perf_counter()
-        self.last = 0.0
+        self.clock = clock
+        self.eta = StepEta(skip=skip, clock=clock)
+        self.last: Optional[float] = None
 
     def __call__(self, step: int, total: int, loss: Optional[float] = None) -> None:
-        now = time.perf_counter()
-        if step < total and now - self.last < 0.2:
+        left = self.eta.update(step, total)
+        now = self.clock()
+        if step < total and self.last is not None and now - self.last < 0.2:
             return
         self.last = now
         frac = step / max(total, 1)
-        elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
         bar = "#" * int(frac * self.width)
         what = f" loss {loss:.2e}" if loss is not None else f" {self.unit}" if self.unit else ""
+        when = f"in {format_eta(self.eta.elapsed())}" if step >= total else \
+            f"ETA {format_eta(left)}"
         self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {frac:4.0%} "
-                          f"{step}/{total}{what} ETA {_fmt(eta)} ")
+                          f"{step}/{total}{what} {when} ")
         if step >= total:
             self.stream.write("\n")
         self.stream.flush()
 
 
-def _fmt(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
-
-
 def _settings(args: argparse.Namespace) -> Settings:
     """The run's settings, checked once (a bad value or model file fails before any input
     is read; a ``--model`` file is loaded here, once)."""
+    if args.threads is not None:
+        choose_threads(args.threads)  # refuse --threads 0 before any input is read
     overrides = {row.name: getattr(args, row.name) for row in PARAMS
                  if row.name != "seed" and getattr(args, row.name) is not None}
     model = None
@@ -75,7 +78,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             resolve_params(args.preset, seed=args.seed, **overrides)
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
-                    overrides=overrides, model=model, save_model=args.save_model)
+                    overrides=overrides, model=model, save_model=args.save_model,
+                    threads=args.threads)
 
 
 def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,7 +90,7 @@ def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
     result = denoise(synthetic_cells((256, 256))[0], settings.preset, mode=settings.mode,
                      seed=settings.seed, device=settings.device, progress=bar,
                      model=settings.model, save_model=settings.save_model,
-                     **settings.overrides)
+                     threads=settings.threads, **settings.overrides)
     write_tiff_atomic(out_path, result)
     return 0
 
@@ -94,19 +98,25 @@ def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
 class _Overall:
     """Per-file lines and an overall progress bar over the files of a batch."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.total, self.quiet = total, quiet
-        self.t0 = time.perf_counter()
+        self.eta = StepEta(skip=0, alpha=0.3, clock=clock)  # over the files not skipped
+        self.eta.start(0, total)
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
 
     def start(self, i: int, src: Path) -> Optional[tuple]:
         if self.quiet:
             return None
         label = f"[{i + 1}/{self.total}] {src.name}"
-        return ProgressBar(label), ProgressBar(f"{label} writing", unit="parts")
+        return ProgressBar(label), ProgressBar(f"{label} writing", unit="parts", skip=1)
 
     def done(self, o: Outcome, finished: int, total: int) -> None:
         self.counts[o.status] += 1
+        if o.status == "skipped":
+            self.eta.pause()
+        else:
+            self.eta.update(finished - self.counts["skipped"], total)
         if o.status == "failed":
             print(f"fm2s: error: {o.src}: {user_message(o.error)}", file=sys.stderr)
         elif not self.quiet:
@@ -114,10 +124,10 @@ class _Overall:
                 else f"({o.seconds:.1f} s)"
             print(f"{o.src} -> {o.dst} {what}", file=sys.stderr)
         if not self.quiet and total > 1:
-            elapsed = time.perf_counter() - self.t0
-            eta = elapsed / finished * (total - finished)
+            per = self.eta.per_step  # skipped files take no time: not in the average
+            eta = None if per is None else per * (total - finished)
             bar = "#" * (30 * finished // total)
-            print(f"fm2s: all files [{bar:<30}] {finished}/{total} ETA {_fmt(eta)}",
+            print(f"fm2s: all files [{bar:<30}] {finished}/{total} ETA {format_eta(eta)}",
                   file=sys.stderr)
 
     def summary(self) -> None:
@@ -187,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler (e.g. tcp://host:8786) to run on")
     d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"])
+    d.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $FM2S_THREADS, else the cores this process "
+                        "may use; 1 is fastest on a busy machine)")
     d.add_argument("--save-model", default=None, metavar="PATH",
                    help="save the trained model (.fm2s.safetensors) to apply to other images")
     d.add_argument("--model", default=None, metavar="PATH",

@@ -23,9 +23,11 @@ from ..calibrate import Calibration
 from .auto_panel import Calibrator
 from ..params import resolve_params
 from ..presets import PRESETS, Preset, get_preset
+from ..threads import choose_threads
 from ..training import MODES
 from .controls import ParamControls
 from .layer_picker import LayerPicker
+from .preset_box import AUTO, CUSTOM, PresetBox
 from .lifecycle import StopsWithNapari
 from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_step
 from .residual import toggle_residual
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
 _SAVE_DELAY_MS = 400
 #: The dock's width at most (px): napari's canvas keeps most of a 1280x800 screen.
 MIN_WIDTH = 420
-#: What the preset box says after Auto, and after a parameter is moved by hand.
-AUTO, CUSTOM = "auto (calibrated)", "custom"
 _SCOPES = ["whole layer", "plane in view"]
 
 
@@ -58,7 +58,6 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._loading = False  # True while the controls are filled programmatically
         self._job: Optional[tuple[str, dict[str, Any], LayerJob]] = None  # the run's layer
         self._done: Optional[tuple[LayerJob, Any, dict[str, Any]]] = None  # the last result
-        self._base = "confocal"  # the preset under "auto (calibrated)" / "custom"
         self._build()
         self._on_layer_changed()
         self._restore()
@@ -69,10 +68,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.picker = LayerPicker(self.viewer, lambda: self.running or self._job is not None,
                                   self)
         self.layer_combo = self.picker.combo
-        self.preset_combo = QComboBox()
-        for i, (name, p) in enumerate(PRESETS.items()):
-            self.preset_combo.addItem(name)
-            self.preset_combo.setItemData(i, p.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo = PresetBox()
         self.calibrator = Calibrator(self)
         self.auto_button = self.calibrator.button
         self.mode_combo = QComboBox()
@@ -134,7 +130,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(_SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save)
-        self.preset_combo.currentTextChanged.connect(self._apply_preset)
+        self.preset_combo.chosen.connect(self._apply_preset)
         self.controls.connect(self._on_value_changed)
         self.mode_combo.currentTextChanged.connect(self._on_mode)
         self.device_combo.currentTextChanged.connect(self._on_value_changed)
@@ -185,27 +181,18 @@ class FM2SWidget(StopsWithNapari, QWidget):
     # ---- values ---------------------------------------------------------------------------
     def params(self) -> Preset:
         """The preset with the controls applied; ValueError if a value is invalid."""
-        return resolve_params(self._base, **self.controls.values())
+        return resolve_params(self.preset_combo.base, **self.controls.values())
 
     def run_options(self) -> dict[str, Any]:
         device = self.device_combo.currentText()
+        # one core left to napari's GUI (FM2S_THREADS overrides)
         return {"mode": self.mode_combo.currentText(),
-                "device": None if device == "auto" else device}
+                "device": None if device == "auto" else device,
+                "threads": choose_threads(None, reserve=1)}
 
     def _apply_preset(self, name: str) -> None:
-        """Fill the controls from the preset (the "auto" / "custom" labels keep them)."""
-        if name in PRESETS:
-            self._base = name
-            self._set_controls(get_preset(name))
-
-    def _label(self, text: str) -> None:
-        """Show ``text`` ("auto (calibrated)", "custom") in the preset box."""
-        combo = self.preset_combo
-        if combo.findText(text) < 0:
-            combo.addItem(text)
-        combo.blockSignals(True)
-        combo.setCurrentText(text)
-        combo.blockSignals(False)
+        """Fill the controls from the preset."""
+        self._set_controls(get_preset(name))
 
     def _set_controls(self, source: Preset | dict[str, Any]) -> None:
         self._loading = True
@@ -224,7 +211,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
             return
         if self.sender() is not None and self.sender() in self.controls.widgets.values() \
                 and self.preset_combo.currentText() != CUSTOM:
-            self._label(CUSTOM)  # a parameter moved by hand: no longer the preset's values
+            self.preset_combo.label(CUSTOM)  # a parameter moved by hand: no longer the preset's values
         self._save_timer.start()
         self.preview.schedule()
 
@@ -241,16 +228,15 @@ class FM2SWidget(StopsWithNapari, QWidget):
 
     def _apply_calibration(self, cal: Calibration) -> None:
         """Set the preset (white or correlated template) and the controls from ``cal``."""
-        self._base = "widefield" if cal.preset.corr > 0 else "confocal"
         self._set_controls(cal.preset)
-        self._label(AUTO)
+        self.preset_combo.label(AUTO, "widefield" if cal.preset.corr > 0 else "confocal")
         self.run_status.message = self.calibrator.summary()
 
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """Everything the widget remembers: preset, every parameter, mode, device, scope."""
         values: dict[str, Any] = dict(self.controls.values())
-        values.update(preset=self.preset_combo.currentText(), base=self._base,
+        values.update(preset=self.preset_combo.currentText(), base=self.preset_combo.base,
                       mode=self.mode_combo.currentText(),
                       device=self.device_combo.currentText(),
                       scope=self.scope_combo.currentText(),
@@ -270,7 +256,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
             self.preset_combo.setCurrentText(base)
         self._apply_preset(self.preset_combo.currentText())
         if name in (AUTO, CUSTOM):
-            self._label(name)
+            self.preset_combo.label(name)
         self._loading = True
         try:
             self.controls.set_values(saved)
