@@ -155,7 +155,7 @@ class CropSampler:
                  generator: torch.Generator, flips: bool = True, budget: int = POOL_PIXELS,
                  cancelled: Callable[[], bool] = lambda: False) -> None:
         shapes = [tuple(int(v) for v in r.shape) for r in raws]
-        r = max(filter_size // 2, MEAN_HALO)
+        r = filter_size // 2 + MEAN_HALO  # the median window inside the Gaussian halo: exact
         self.tiles = []
         for i, y, x, h, w in _tiles(shapes, stride, crop, budget, generator):
             raise_if(cancelled)
