@@ -177,7 +177,8 @@ class NoiseEstimate:
       ``-b / a``, kept within [0, the darkest flat level];
     * ``gain``: ``a``, the variance added per unit of signal (unit-scale size of one photon
       for a shot-noise-limited camera, times the excess factor 2 of an EMCCD);
-    * ``read_noise``: the noise std at the darkest flat level.
+    * ``read_noise``: the noise std measured at the darkest flat level (all of it when
+      the darkest areas hold no photons, an upper bound otherwise).
     """
 
     a: float
@@ -212,7 +213,8 @@ class NoiseEstimate:
 
     @property
     def read_noise(self) -> float:
-        return float(np.sqrt(max(float(self.variance(self.dark)), 0.0)))
+        i = int(np.argmin(self.curve.level))
+        return float(np.sqrt(self.curve.variance[i] / self.kappa))
 
 
 def estimate_noise(image: np.ndarray) -> NoiseEstimate:

@@ -154,7 +154,8 @@ def describe(q: Preset, est: Any, imap: IntensityMap, given: bool) -> str:
     off = q.black * imap.scale + imap.offset
     lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
-    return (f"offset {off:.6g} ({'given' if given else 'estimated'}), gain "
+    off = off if given else est.offset * imap.scale + imap.offset
+    return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}; k_g {q.k_g!r}, k_p {q.k_p!r}, "
             f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
