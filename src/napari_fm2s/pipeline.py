@@ -27,7 +27,7 @@ from .lazy import as_dask, is_lazy, load, map_planes, stats
 from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, deliver, intensity_for
 from .network import FM2SNet
-from .calibrate import FILTER_CORRELATED, calibrate, calibration_side, window
+from .calibrate import calibrate, calibration_side, window
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .training import fit
@@ -141,9 +141,14 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     units = [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
     try:
         cal = calibrate(units, base=p, black=black)
-    except ValueError as e:
-        raise ValueError(f"preset 'auto'{_where(layout, ch.index)}: {e}") from None
+    except ValueError as e:  # e.g. too small to measure: the base preset, said so
+        log.warning("auto%s could not measure the noise (%s): using preset %s",
+                    _where(layout, ch.index), e, p.name)
+        return p if black is None else p.with_overrides(black=black)
     est, q = cal.estimate, cal.preset
+    side = min(ch.data.shape[-2:])
+    if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
+        q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
     q = q.with_overrides(description=describe(q, est, imap, offset is not None))
     log.info("auto%s: %s", _where(layout, ch.index), q.description)
     return q.with_overrides(**keep)
@@ -254,8 +259,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     layout = Layout(ax, tuple(int(s) for s in arr.shape))
     h, w = layout.plane
     if model is None:
-        check_plane_size(h, w, max(p.filter_size, FILTER_CORRELATED) if auto else
-                         p.filter_size, ax)
+        check_plane_size(h, w, p.filter_size, ax)
 
     work = arr.transpose(layout.order)
     nch = len(layout.channel)
