@@ -288,8 +288,8 @@ def test_batch_resume_skips_finished_files(tmp_path, capsys):
     (out / "img1_fm2s.tif").unlink()
     time.sleep(0.01)
     capsys.readouterr()
-    assert main(["denoise", str(src / "*.tif"), "-o", str(out), "--preset", "confocal", "--mode", "paper",
-                 "--samples", "3", "--steps-per-sample", "2"]) == 0
+    assert main(["denoise", str(src / "*.tif"), "-o", str(out), "--preset", "confocal",
+                 "--mode", "paper", "--samples", "3", "--steps-per-sample", "2"]) == 0
     err = capsys.readouterr().err
     assert err.count("exists, skipped") == 2 and "1 denoised, 2 skipped" in err
     now = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
