@@ -139,5 +139,6 @@ def test_one_pipeline_equals_the_former_2d_path(dtype, mode):
     raw, imap = to_unit(img)
     net = fit([raw], resolve_params("confocal", **kw), mode=mode, device="cpu")
     former = imap.from_unit(apply(net, raw, tile=INFERENCE_TILE))
-    assert np.array_equal(denoise(img, mode=mode, device="cpu", **kw), former)
-    assert np.array_equal(denoise(img[None], mode=mode, device="cpu", **kw), former[None])
+    assert np.array_equal(denoise(img, "confocal", mode=mode, device="cpu", **kw), former)
+    assert np.array_equal(denoise(img[None], "confocal", mode=mode, device="cpu", **kw),
+                          former[None])

@@ -142,6 +142,7 @@ def test_fm2s_denoise_keeps_imagej_calibration_and_records_the_run(tmp_path):
     tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.065, 1 / 0.065),
                      metadata={"axes": "TZYX", "spacing": 0.3, "unit": "um", "finterval": 2.5})
     assert main(["denoise", str(src), "-o", str(out), "--fast-steps", "5", "--seed", "7",
+                 "--preset", "confocal",
                  "-q"]) == 0
     with tifffile.TiffFile(src) as a, tifffile.TiffFile(out) as b:
         assert b.is_imagej and b.series[0].axes == "TZYX"

@@ -25,8 +25,9 @@ from napari_fm2s.training import FastSchedule
 
 from .conftest import FAST
 
-TINY = dict(mode="paper", **FAST)
-CLI_TINY = ["--mode", "paper", "--samples", "3", "--steps-per-sample", "2", "-q"]
+TINY = dict(preset="confocal", mode="paper", **FAST)  # pipeline properties, not auto
+CLI_TINY = ["--preset", "confocal", "--mode", "paper", "--samples", "3",
+            "--steps-per-sample", "2", "-q"]
 
 
 def cells(n: int, shape=(48, 40), dtype=np.uint8) -> np.ndarray:
@@ -287,8 +288,8 @@ def test_batch_resume_skips_finished_files(tmp_path, capsys):
     (out / "img1_fm2s.tif").unlink()
     time.sleep(0.01)
     capsys.readouterr()
-    assert main(["denoise", str(src / "*.tif"), "-o", str(out), "--mode", "paper",
-                 "--samples", "3", "--steps-per-sample", "2"]) == 0
+    assert main(["denoise", str(src / "*.tif"), "-o", str(out), "--preset", "confocal",
+                 "--mode", "paper", "--samples", "3", "--steps-per-sample", "2"]) == 0
     err = capsys.readouterr().err
     assert err.count("exists, skipped") == 2 and "1 denoised, 2 skipped" in err
     now = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -333,7 +334,7 @@ def test_killed_batch_leaves_no_partial_file(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(q.name for q in out.iterdir()) == [f"img{i}_fm2s.tif" for i in range(6)]
     fresh = tmp_path / "fresh"
-    assert main(["denoise", str(src), "-o", str(fresh), *CLI_TINY[:1], "paper", "--samples",
+    assert main(["denoise", str(src), "-o", str(fresh), *CLI_TINY[2:3], "paper", "--samples",
                  "20", "--steps-per-sample", "2", "-q"]) == 0
     for q in out.iterdir():
         assert np.array_equal(tifffile.imread(q), tifffile.imread(fresh / q.name))

@@ -8,9 +8,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from .calibrate import auto_preset, is_auto
+from .calibrate import is_auto
 from .hooks import CancelLike, ProgressFn
-from .lazy import is_lazy
 from .model_io import as_model, check_sink
 from .params import resolve_params
 from .pipeline import run
@@ -18,28 +17,16 @@ from .presets import Preset
 from .runtime import RunContext, check_mode, pick_device
 from .threads import thread_policy
 
-__all__ = ["denoise", "pick_device", "resolve_params"]
+__all__ = ["DEFAULT_PRESET", "denoise", "pick_device", "resolve_params"]
+
+#: What runs when no preset is named (API, CLI, widget): see README, "The default".
+DEFAULT_PRESET = "auto"
+#: The preset auto starts from (what calibration does not choose: samples, lr, stride ...).
+AUTO_BASE = "confocal"
 
 
-def _auto_preset(image: Any, axes: Optional[str], per_plane: bool) -> Preset:
-    """``preset='auto'``: the preset calibrated on a 2D plane (:mod:`napari_fm2s.calibrate`)."""
-    if per_plane or is_lazy(image) or _is_nd(image):
-        raise ValueError("preset='auto' calibrates on one 2D plane; for a stack, calibrate "
-                         "one plane with napari_fm2s.calibrate.auto_preset(plane) and pass "
-                         "that preset")
-    return auto_preset(image)
-
-
-def _is_nd(image: Any) -> bool:
-    """More than two axes longer than 1 (numpy-like input)."""
-    try:
-        return sum(int(n) > 1 for n in np.shape(image)) > 2
-    except ValueError:  # ragged lists: the pipeline explains
-        return False
-
-
-def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str] = None,
-            axes: Optional[str] = None, per_plane: bool = False,
+def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional[str] = None,
+            axes: Optional[str] = None, per_plane: bool = False, offset: Optional[float] = None,
             seed: Optional[int] = None, device: Optional[str | torch.device] = None,
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
             scheduler: Any = None, model: Any = None, save_model: Any = None,
@@ -50,13 +37,17 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
     Args:
         image: 2D plane (singleton axes allowed), or an nD stack; numpy, or dask / zarr
             (then never loaded whole); any integer or float dtype.
-        preset: microscope / noise level, see ``napari_fm2s.PRESETS``, or ``"auto"``
-            (calibrated from a 2D image's own noise).
+        preset: microscope / noise level, see ``napari_fm2s.PRESETS``, or ``"auto"`` (the
+            default, :data:`DEFAULT_PRESET`): calibrated from the data's own noise, each
+            channel on its own, pooled over up to 8 sampled planes of a stack.
         mode: training schedule, one of ``MODES`` (``"paper"`` reproduces the authors');
             ``None``: the first of ``MODES`` for a plane, ``"fast"`` (if present) for a stack.
         axes: one letter per axis, e.g. ``"TYX"``, ``"ZCYX"``, ``"YXS"`` (RGB); ``None``
             guesses (:func:`napari_fm2s.axes.guess_axes`).  Channels (C, S) get a model
             each; the planes of the other axes share one, or one each with ``per_plane``.
+        offset: the camera's black level (offset, in the image's units: tens to hundreds
+            of ADU on sCMOS / EMCCD / CCD raw data); the Poisson part of the synthetic noise
+            acts above it.  ``None``: estimated by ``"auto"``, 0 for a named preset.
         seed: random seed (default: the preset's, 3407, so runs are reproducible).
         device: ``"cpu"``, ``"cuda"``, ``"mps"``; ``None`` picks the fastest available.
         progress: ``progress(step, total, loss)`` called after each training step.
@@ -82,9 +73,13 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
         ValueError: a bad input or setting, with what to do; ``DenoiseCancelled``.
     """
     check_mode(mode)
-    if is_auto(preset):  # calibrated from the image; a given model brings its own
-        preset = _auto_preset(image, axes, per_plane) if model is None else "confocal"
-    p = resolve_params(preset, seed=seed, **overrides)
+    auto = is_auto(preset) and model is None  # a given model brings its own parameters
+    p = resolve_params(AUTO_BASE if is_auto(preset) else preset, seed=seed, **overrides)
+    keep = {k: getattr(p, k) for k, v in overrides.items() if v is not None}
+    if offset is not None:
+        if model is not None:
+            raise ValueError("offset: a saved model is applied as it was trained")
+        offset = _check_offset(offset)
     check_sink(save_model)
     if model is not None:
         given = sorted(k for k, v in overrides.items() if v is not None)
@@ -98,4 +93,16 @@ def denoise(image: Any, preset: str | Preset = "confocal", *, mode: Optional[str
                      on_params=on_params)
     with thread_policy(threads):
         return run(image, p, axes, ctx, per_plane=per_plane, model=model,
-                   save_model=save_model)
+                   save_model=save_model, auto=auto, offset=offset, keep=keep)
+
+
+def _check_offset(offset: Any) -> float:
+    """``offset`` as a finite float, or ValueError."""
+    try:
+        v = float(offset)
+    except (TypeError, ValueError):
+        raise ValueError(f"offset must be a number (the camera's black level in the image's "
+                         f"units), got {offset!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"offset must be finite, got {offset!r}")
+    return v

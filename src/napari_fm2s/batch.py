@@ -31,9 +31,10 @@ WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
 class Settings:
     """Everything a job needs besides its paths (picklable, for cluster workers)."""
 
-    preset: str = "confocal"
+    preset: str = "auto"
     mode: Optional[str] = None
     axes: Optional[str] = None
+    offset: Optional[float] = None  # camera black level, input units (None: auto estimates)
     per_plane: bool = False
     seed: Optional[int] = None
     device: Optional[str] = None
@@ -167,6 +168,7 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
         made: dict[str, Any] = {}  # how the output was made, for its metadata
         result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
                          per_plane=settings.per_plane, seed=settings.seed,
+                         offset=settings.offset,
                          device=settings.device, progress=progress, scheduler=scheduler,
                          model=settings.model, save_model=settings.save_model,
                          on_params=lambda p, mode: made.update(

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
-from .api import denoise
+from .api import DEFAULT_PRESET, denoise
 from .batch import Outcome, Plan, Settings, connect, make_plan, output_path, run_batch
 from .hooks import DenoiseCancelled, user_message
 from .eta import StepEta, format_eta
@@ -76,7 +76,10 @@ def _settings(args: argparse.Namespace) -> Settings:
             check_model_path(args.save_model)
         if args.preset.strip().lower() != "auto":
             resolve_params(args.preset, seed=args.seed, **overrides)
-    return Settings(preset=args.preset, mode=args.mode, axes=args.axes,
+    if args.offset is not None and args.model is not None:
+        raise ValueError("--offset cannot be used with --model: a saved model is applied as "
+                         "it was trained")
+    return Settings(preset=args.preset, mode=args.mode, axes=args.axes, offset=args.offset,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
                     overrides=overrides, model=model, save_model=args.save_model,
                     threads=args.threads)
@@ -89,6 +92,7 @@ def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
     bar = None if args.quiet else ProgressBar("sample")
     result = denoise(synthetic_cells((256, 256))[0], settings.preset, mode=settings.mode,
                      seed=settings.seed, device=settings.device, progress=bar,
+                     offset=settings.offset,
                      model=settings.model, save_model=settings.save_model,
                      threads=settings.threads, **settings.overrides)
     write_tiff_atomic(out_path, result)
@@ -182,9 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True,
                    help="output .tif / .zarr (one input) or folder (several inputs)")
     d.add_argument("--sample", action="store_true", help="denoise a built-in synthetic sample")
-    d.add_argument("--preset", default="confocal",
-                   help="microscope preset (fm2s presets), or 'auto': calibrated from each "
-                        "image's own noise (2D images; docs/auto.md)")
+    d.add_argument("--preset", default=DEFAULT_PRESET,
+                   help="'auto' (default): calibrated from each image's own noise, each "
+                        "channel on its own (docs/auto.md); or a microscope preset "
+                        "(fm2s presets), e.g. confocal")
+    d.add_argument("--offset", default=None, type=float, metavar="FLOAT",
+                   help="camera black level (offset) in the image's units, e.g. 100 for raw "
+                        "sCMOS ADU: the synthetic Poisson noise acts above it (default: "
+                        "estimated by auto, 0 for a named preset)")
     d.add_argument("--mode", default=None, choices=MODES,
                    help=f"training schedule (default: {MODES[0]}; fast for stacks if available)")
     d.add_argument("--axes", default=None,
@@ -235,6 +244,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warn = _WarningLine()
     logger = logging.getLogger("napari_fm2s")
     logger.addHandler(warn)
+    level = logger.level
+    if not getattr(args, "quiet", True):  # the calibrated values, one line per channel
+        warn.setLevel(logging.INFO)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
     try:
         return args.func(args)
     except Exception as e:  # one line, never a traceback
@@ -246,6 +260,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
         logger.removeHandler(warn)
+        logger.setLevel(level)
 
 
 class _WarningLine(logging.Handler):
@@ -256,7 +271,10 @@ class _WarningLine(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
+            if record.levelno >= logging.WARNING:
+                print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
+            elif record.getMessage().startswith("auto"):
+                print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass
 

@@ -91,7 +91,8 @@ def region_means(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
            generator: torch.Generator | None = None,
-           means: torch.Tensor | None = None, corr: float = 0.0) -> torch.Tensor:
+           means: torch.Tensor | None = None, corr: float | tuple[float, float] = 0.0,
+           black: float = 0.0) -> torch.Tensor:
     """Draw one synthetic noisy sample from the clean-ish image ``x`` (B x n x H x W).
 
     Region-wise mixed Poisson-Gaussian noise (rate ``k_p / m``, Gaussian std
@@ -99,16 +100,43 @@ def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
     overall Poisson noise of rate ``lam_p`` and a final clamp.  ``means`` may be
     passed to reuse :func:`region_means` of ``x`` across samples.  ``corr`` > 0
     colours the injected noise ``y - x`` (:func:`colour_noise`) so that neighbouring
-    pixels' noise has that correlation; 0 is the paper's white injection.
+    pixels' noise has that correlation (a pair: along y and along x); 0 is the paper's
+    white injection.
+
+    ``black`` > 0 is a camera's black level (offset, unit scale): it carries no photons,
+    so both Poisson parts act on ``x - black`` (photons; their region means too) and the
+    offset is added back; values below it keep their (read) noise.  0 is the paper.
     """
     m = region_means(x, stride) if means is None else means
+    if black > 0:
+        return _inject_black(x, k_g, k_p, lam_p, stride, generator, m, corr, black)
     rate = k_p / m
     y = torch.poisson(x * rate, generator=generator) / rate
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = (y + noise * (k_g * m / 255.0)).clamp_(0.0, 1.0)
     y = torch.poisson(y * lam_p, generator=generator) / lam_p
-    if corr > 0:
+    if _any_corr(corr):
         y = (x + colour_noise(y - x, corr)).clamp_(0.0, 1.0)
+    return y.clamp_(0.0, 1.0)
+
+
+def _any_corr(corr: float | tuple[float, float]) -> bool:
+    return any(c > 0 for c in corr) if isinstance(corr, tuple) else corr > 0
+
+
+def _inject_black(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
+                  generator: torch.Generator | None, m: torch.Tensor,
+                  corr: float | tuple[float, float], black: float) -> torch.Tensor:
+    """:func:`inject` with the Poisson parts on photons ``x - black`` (see there)."""
+    s = (x - black).clamp(min=0.0)
+    rate = k_p / region_means(s, stride)
+    y = torch.poisson(s * rate, generator=generator) / rate
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    y = (y + noise * (k_g * m / 255.0)).clamp_(-black, 1.0 - black)
+    pos = y.clamp(min=0.0)
+    y = y - pos + torch.poisson(pos * lam_p, generator=generator) / lam_p + black
+    if _any_corr(corr):
+        y = x + colour_noise(y - x, corr)
     return y.clamp_(0.0, 1.0)
 
 
@@ -124,20 +152,25 @@ def colour_kernel(corr: float) -> np.ndarray:
     return np.array([c, 1.0, c]) / np.sqrt(1.0 + 2.0 * c * c)
 
 
-def colour_noise(noise: torch.Tensor, corr: float) -> torch.Tensor:
+def colour_noise(noise: torch.Tensor, corr: float | tuple[float, float]) -> torch.Tensor:
     """Filter ``noise`` (B x n x H x W) with the separable :func:`colour_kernel`.
 
-    White noise comes out with lag-1 correlation ``corr`` along both axes and the
-    same variance (a slowly varying variance is kept locally).  Borders replicate.
+    White noise comes out with lag-1 correlation ``corr`` along both axes (or
+    ``(corr_y, corr_x)``, one per axis: row or column noise) and the same variance (a
+    slowly varying variance is kept locally).  Borders replicate.
     """
-    if corr <= 0:
-        return noise
-    k1 = torch.as_tensor(colour_kernel(corr), dtype=noise.dtype, device=noise.device)
+    cy, cx = corr if isinstance(corr, tuple) else (corr, corr)
     n = noise.shape[1]
-    ky = k1.view(1, 1, 3, 1).repeat(n, 1, 1, 1)
-    kx = k1.view(1, 1, 1, 3).repeat(n, 1, 1, 1)
-    out = F.conv2d(F.pad(noise, (0, 0, 1, 1), mode="replicate"), ky, groups=n)
-    return F.conv2d(F.pad(out, (1, 1, 0, 0), mode="replicate"), kx, groups=n)
+    out = noise
+    if cy > 0:
+        k1 = torch.as_tensor(colour_kernel(cy), dtype=noise.dtype, device=noise.device)
+        ky = k1.view(1, 1, 3, 1).repeat(n, 1, 1, 1)
+        out = F.conv2d(F.pad(out, (0, 0, 1, 1), mode="replicate"), ky, groups=n)
+    if cx > 0:
+        k1 = torch.as_tensor(colour_kernel(cx), dtype=noise.dtype, device=noise.device)
+        kx = k1.view(1, 1, 1, 3).repeat(n, 1, 1, 1)
+        out = F.conv2d(F.pad(out, (1, 1, 0, 0), mode="replicate"), kx, groups=n)
+    return out
 
 
 def injected_variance(u: float, k_g: float, k_p: float, lam_p: float) -> float:

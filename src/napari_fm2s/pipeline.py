@@ -27,6 +27,7 @@ from .lazy import as_dask, is_lazy, load, map_planes, stats
 from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, deliver, intensity_for
 from .network import FM2SNet
+from .calibrate import calibrate, calibration_side, window
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .training import fit
@@ -87,6 +88,7 @@ class _Channel:
     nets: list[FM2SNet] = field(default_factory=list)
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
     constant: Optional[ConstantChannel] = None  # copied unchanged
+    preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
 
 
 def _where(layout: Layout, cidx: tuple[int, ...]) -> str:
@@ -119,6 +121,52 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
             ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
 
 
+def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float],
+                    keep: dict, layout: Layout, lazy: bool, ctx: RunContext) -> Preset:
+    """The preset this channel trains with: ``p`` (with the camera ``offset``, input
+    units, as its black level), or for ``auto`` calibrated on up to :data:`TRAIN_PLANES`
+    sampled planes pooled (centred windows; lazy data reads only those); ``keep``: the
+    user's own values, which win over calibrated ones."""
+    imap = ch.maps[0]
+    black = None if offset is None else float(np.clip((offset - imap.offset) / imap.scale,
+                                                      0.0, 1.0))
+    if not auto:
+        return p if black is None else p.with_overrides(black=black)
+    stack_shape = ch.data.shape[:-2]
+    idx = plane_subset(int(np.prod(stack_shape, dtype=np.int64)))
+    win = window(ch.data.shape[-2:], p.stride, calibration_side(len(idx), p.stride))
+    sub = ch.data
+    raws = load([(sub[np.unravel_index(i, stack_shape)] if stack_shape else sub)[win]
+                 for i in idx], lazy, ctx.scheduler)
+    units = [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
+    try:
+        cal = calibrate(units, base=p, black=black)
+    except ValueError as e:  # e.g. too small to measure: the base preset, said so
+        log.warning("auto%s could not measure the noise (%s): using preset %s",
+                    _where(layout, ch.index), e, p.name)
+        return p if black is None else p.with_overrides(black=black)
+    est, q = cal.estimate, cal.preset
+    side = min(ch.data.shape[-2:])
+    if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
+        q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
+    q = q.with_overrides(description=describe(q, est, imap, offset is not None))
+    log.info("auto%s: %s", _where(layout, ch.index), q.description)
+    return q.with_overrides(**keep)
+
+
+def describe(q: Preset, est: Any, imap: IntensityMap, given: bool) -> str:
+    """One line: the calibrated values (unrounded) and the camera model in input units."""
+    off = q.black * imap.scale + imap.offset
+    lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
+    cy, cx = est.corr_yx
+    off = off if given else est.offset * imap.scale + imap.offset
+    return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
+            f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
+            f" (input units); noise corr y {cy:.2f} x {cx:.2f}; k_g {q.k_g!r}, k_p {q.k_p!r}, "
+            f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
+            f"{q.channels}")
+
+
 def _robust_ranges(sub: np.ndarray) -> list[tuple[float, float]]:
     """:func:`~napari_fm2s.intensity.robust_range` of each plane of a (stack..., Y, X)
     array (plane by plane: bounded memory), in flat plane order."""
@@ -126,9 +174,11 @@ def _robust_ranges(sub: np.ndarray) -> list[tuple[float, float]]:
     return [robust_range(sub[i]) for i in np.ndindex(sub.shape[:-2])]
 
 
-def _train(ch: _Channel, lazy: bool, per_plane: bool, p: Preset, mode: str, prog: _Progress,
+def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress,
            ctx: RunContext) -> None:
     """One network (shared) or one per plane (``per_plane``), in flat plane order."""
+    p = ch.preset
+    assert p is not None
     sub = ch.data
     stack_shape, (h, w) = sub.shape[:-2], sub.shape[-2:]
     n = int(np.prod(stack_shape, dtype=np.int64))
@@ -180,14 +230,18 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
         *, per_plane: bool = False, model: Optional[FM2SModel] = None,
-        save_model: Any = None) -> Any:
+        save_model: Any = None, auto: bool = False, offset: Optional[float] = None,
+        keep: Optional[dict] = None) -> Any:
     """Denoise ``image`` (any kind, see the module docstring) with the resolved preset ``p``.
 
     ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`).  ``model`` is
     applied instead of training (``p`` is then the model's preset); ``save_model`` (a
     path or a callable) receives the trained model before inference.  Returns float32 in
     the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
-    input (trained already; computing it runs inference chunk by chunk).
+    input (trained already; computing it runs inference chunk by chunk).  ``auto``
+    calibrates each channel's preset (:func:`_channel_preset`; ``p`` gives what auto does
+    not choose, ``keep`` the user's values); ``offset`` is the camera's black level in
+    input units (the Poisson part of the injection acts above it).
     """
     ctx = RunContext() if ctx is None else ctx
     if model is not None and (per_plane or save_model is not None):
@@ -214,8 +268,6 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     todo = [ch for ch in channels if not layout.alpha(ch.index)]
     n_planes = int(np.prod(stack_shape, dtype=np.int64))
     mode = default_mode(n_planes) if ctx.mode is None else ctx.mode
-    if ctx.on_params is not None:
-        ctx.on_params(p, mode)
     if ctx.check_memory and not lazy and model is None:
         train_px = min(TRAIN_PIXELS, h * w * (n_planes if per_plane else
                                               len(plane_subset(n_planes))))
@@ -236,19 +288,38 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     to_train = [ch for ch in todo if ch.constant is None and not ch.nets]
     if model is None and not to_train:
         raise next(ch.constant for ch in todo if ch.constant is not None)
+    for ch in to_train:
+        ctx.raise_if_cancelled()
+        ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx)
+    if ctx.on_params is not None:
+        ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
     for ch in to_train:
-        _train(ch, lazy, per_plane, p, mode, prog, ctx)
+        _train(ch, lazy, per_plane, mode, prog, ctx)
     for ch in todo:
         if ch.constant is not None:
             log.warning("channel %s is constant: copied unchanged",
                         layout.channel_name(ch.index))
     if save_model is not None:
-        deliver(FM2SModel(p, mode, [ch.nets[0] for ch in todo], [ch.maps[0] for ch in todo],
+        deliver(FM2SModel(to_train[0].preset or p if to_train else p, mode, [ch.nets[0] for ch in todo], [ch.maps[0] for ch in todo],
                           dtype=str(np.dtype(dtype)), axes=ax, shape=layout.shape,
                           channel_names=[layout.channel_name(ch.index) or "image"
                                          for ch in todo]), save_model)
     return _infer(channels, work, layout, lazy, ctx)
+
+
+def _reported(trained: list[_Channel], p: Preset, layout: Layout) -> Preset:
+    """The preset to report: the one channel's, or the first's with every channel's
+    calibration in its description."""
+    if not trained or trained[0].preset is None:
+        return p
+    first = trained[0].preset
+    if all(ch.preset == first and ch.preset.description == first.description
+           for ch in trained):
+        return first
+    return first.with_overrides(description=" | ".join(
+        f"{layout.channel_name(ch.index)}: {ch.preset.description}" for ch in trained
+        if ch.preset is not None))
 
 
 def _infer(channels: list[_Channel], work: Any, layout: Layout, lazy: bool,

@@ -8,7 +8,7 @@ Values assume intensities on the [0, 1] scale (8-bit data divided by 255).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,19 @@ class Preset:
     seed: int = 3407
     fast_steps: int = 400  # fast mode: stage-2 steps, each on a fresh crop batch
     corr: float = 0.0  # lag-1 correlation of the injected noise (0: white, the paper)
+    # Set by calibration (preset="auto") or offset=, not user tunables:
+    black: float = 0.0  # camera black level on the [0, 1] scale: Poisson acts above it
+    corr_y: Optional[float] = None  # anisotropic injection: correlation along y (rows ...)
+    corr_x: Optional[float] = None  # ... and along x; None: ``corr`` on both axes
     description: str = field(default="", compare=False)
+
+    @property
+    def noise_corr(self) -> float | tuple[float, float]:
+        """What :func:`napari_fm2s.noise.inject` takes: ``corr``, or (along y, along x)."""
+        if self.corr_y is None and self.corr_x is None:
+            return self.corr
+        return (self.corr if self.corr_y is None else self.corr_y,
+                self.corr if self.corr_x is None else self.corr_x)
 
     def with_overrides(self, **overrides: Any) -> Preset:
         """Return a copy with some parameters replaced (names as in this class)."""

@@ -191,7 +191,7 @@ class NoisePreview:
         with one_torch_thread():
             sample = inject(target[None, None], p.k_g, p.k_p, p.lam_p, p.stride,
                             generator=gen, means=means[None, None],
-                            corr=p.corr)[0, 0].numpy()
+                            corr=p.noise_corr, black=p.black)[0, 0].numpy()
         noisy, tgt = self.imap.from_unit(raw), self.imap.from_unit(target.numpy())
         synthetic = self.imap.from_unit(sample)
         lo, hi = np.percentile(noisy, (0.5, 99.8))

@@ -68,7 +68,7 @@ def fit_paper(net: torch.nn.Module, raw: torch.Tensor, target: torch.Tensor, p: 
     for _ in range(p.samples):
         raise_if(step.cancelled)
         noisy = inject(target, p.k_g, p.k_p, p.lam_p, p.stride, generator=gen, means=means,
-                       corr=p.corr)
+                       corr=p.noise_corr, black=p.black)
         for _ in range(p.steps_per_sample):
             step(noisy, target)
     return net
@@ -229,7 +229,7 @@ class NoisePool:
         t, p = self.tiles[k][:, y0:y1], self.p
         tgt = t[1:2, None].expand(1, p.channels, -1, -1)
         self.noisy[k][:, y0:y1] = inject(tgt, p.k_g, p.k_p, p.lam_p, p.stride, generator=self.gen,
-                                         means=t[None, 2:3], corr=p.corr)[0]
+                                         means=t[None, 2:3], corr=p.noise_corr, black=p.black)[0]
 
     def renew(self, pixels: float) -> None:
         """Ask for ``pixels`` more pixels of fresh noise; whole bands are re-drawn in turn."""

@@ -1,0 +1,113 @@
+"""preset='auto' on every input kind, the camera model (offset, gain, read noise), and
+constant (zero-padded) areas.  Synthetic data only."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+from scipy.ndimage import gaussian_filter
+
+from napari_fm2s import denoise
+from napari_fm2s.calibrate import calibrate
+from napari_fm2s.cli import main
+from napari_fm2s.intensity import intensity_map
+from napari_fm2s.measure import estimate_noise
+
+from .conftest import FAST
+
+OFFSET, GAIN, READ = 100.0, 2.0, 2.0  # ADU, ADU per photon, ADU
+
+
+def _camera_stack(n=4, shape=(192, 192), seed=0) -> np.ndarray:
+    """Raw sCMOS-like counts: photons (Poisson) x gain + offset + Gaussian read noise, on a
+    static scene whose darker third has no photons at all."""
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.standard_normal(shape), 12)
+    field = (field - np.quantile(field, 0.35)) / (field.max() - np.quantile(field, 0.35))
+    photons = 40.0 * np.clip(field, 0, 1)
+    frames = [GAIN * rng.poisson(photons) + OFFSET + rng.normal(0, READ, shape)
+              for _ in range(n)]
+    return np.round(frames).astype(np.uint16)
+
+
+def test_camera_model_recovered_from_pooled_stack():
+    stack = _camera_stack()
+    imap = intensity_map(stack)
+    est = estimate_noise(np.stack([imap.to_unit(f) for f in stack]))
+    assert est.offset * imap.scale + imap.offset == pytest.approx(OFFSET, rel=0.10)
+    assert est.gain * imap.scale == pytest.approx(GAIN, rel=0.10)
+    assert est.read_noise * imap.scale == pytest.approx(READ, rel=0.10)
+
+
+def test_auto_on_stack_numpy_and_lazy_agree_and_report():
+    stack = _camera_stack(n=3, shape=(96, 96))
+    seen = []
+    out = denoise(stack, "auto", axes="TYX", on_params=lambda p, m: seen.append(p), **FAST)
+    assert out.shape == stack.shape and np.isfinite(out).all()
+    p = seen[0]
+    assert p.name == "auto" and "offset" in p.description and "gain" in p.description
+    lazy = denoise(da.from_array(stack, chunks=(1, 96, 96)), "auto", axes="TYX", **FAST)
+    np.testing.assert_allclose(np.asarray(lazy), out, atol=1e-3)
+
+
+def test_auto_is_the_default_and_offset_is_given():
+    stack = _camera_stack(n=2, shape=(96, 96))
+    seen = []
+    denoise(stack, axes="TYX", on_params=lambda p, m: seen.append(p), **FAST)
+    assert seen[-1].name == "auto"
+    denoise(stack, axes="TYX", offset=OFFSET, on_params=lambda p, m: seen.append(p), **FAST)
+    imap = intensity_map(stack)
+    assert seen[-1].black == pytest.approx((OFFSET - imap.offset) / imap.scale)
+    assert "given" in seen[-1].description
+    with pytest.raises(ValueError, match="offset"):
+        denoise(stack, axes="TYX", offset="dark", **FAST)
+
+
+def test_channels_calibrated_each():
+    a = _camera_stack(n=1, shape=(96, 96))[0].astype(np.float32)
+    b = 10 * (a - OFFSET) + 7  # another channel, other scale and no offset
+    seen = []
+    denoise(np.stack([a, b]), "auto", axes="CYX", on_params=lambda p, m: seen.append(p),
+            **FAST)
+    assert "C=0" in seen[0].description and "C=1" in seen[0].description
+
+
+@pytest.mark.parametrize("band", [0.05, 0.10, 0.20])
+def test_zero_padding_left_out_of_the_estimate(band):
+    stack = _camera_stack(n=1, shape=(256, 256))[0]
+    imap = intensity_map(stack)
+    ref = calibrate(imap.to_unit(stack)).preset
+    padded = stack.copy()
+    padded[:, : int(band * stack.shape[1])] = 0  # registration left a zero band
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero
+        p = calibrate(imap.to_unit(padded)).preset
+    for k in ("k_g", "k_p", "lam_p"):
+        a, b = getattr(ref, k), getattr(p, k)
+        assert (a >= 1e7) == (b >= 1e7), k
+        if a < 1e7:
+            assert b == pytest.approx(a, rel=0.35), k
+
+
+@pytest.mark.slow
+def test_auto_through_cli_on_stack_cyx_and_rgb(tmp_path, capsys):
+    cam = _camera_stack(n=3, shape=(96, 96))
+    files = {"tyx.tif": (cam, {"axes": "TYX"}),
+             "cyx.tif": (np.stack([cam[0], cam[1] // 2]), {"axes": "CYX"})}
+    for name, (data, md) in files.items():
+        tifffile.imwrite(tmp_path / name, data, imagej=True, metadata=md)
+    rgb = np.stack([cam[0] - 90, (cam[1] - 90) // 2, cam[2] - 95], -1).clip(0, 255)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb.astype(np.uint8), photometric="rgb")
+    for name in ("tyx.tif", "cyx.tif", "rgb.tif"):
+        rc = main(["denoise", str(tmp_path / name), "-o", str(tmp_path / f"out_{name}"),
+                   "--preset", "auto", "--fast-steps", "5"])
+        assert rc == 0, name
+        err = capsys.readouterr().err
+        assert "fm2s: auto" in err and "k_g" in err, name
+        with tifffile.TiffFile(tmp_path / f"out_{name}") as t:
+            text = str(t.imagej_metadata) + t.pages[0].description
+        assert '"preset": "auto"' in text and '"mode"' in text and '"seed"' in text
