@@ -17,7 +17,8 @@ def test_progress_then_the_same_result_as_denoise(noisy_small):
     assert steps == list(range(1, 5 + 3 * 2 + 1))
     assert items[-1].step == items[-1].total == 11
     assert not outcome.cancelled and outcome.error is None and outcome.model is not None
-    np.testing.assert_array_equal(outcome.image, denoise(noisy_small, mode="paper", **FAST))
+    np.testing.assert_array_equal(outcome.image, denoise(noisy_small, "confocal", mode="paper",
+                                                         **FAST))
 
 
 def test_reports_are_throttled_but_lose_no_step(noisy_small):
