@@ -94,6 +94,7 @@ def test_zero_padding_left_out_of_the_estimate(band):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_auto_through_cli_on_stack_cyx_and_rgb(tmp_path, capsys):
     cam = _camera_stack(n=3, shape=(96, 96))
     files = {"tyx.tif": (cam, {"axes": "TYX"}),

@@ -70,6 +70,7 @@ def test_hot_pixel_does_not_rescale_the_image():
     assert unit.max() <= 1.0 and unit[32, 20] * 4095 < 700  # replaced by its 3x3 median
 
 
+@pytest.mark.slow
 def test_hot_pixel_is_removed_like_the_median_removes_it():
     """A hot pixel far beyond the range gives exactly the result of an image holding its
     3x3 median there: nothing else changes (it cost 10.8 dB PSNR before, 400 steps)."""

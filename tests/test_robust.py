@@ -144,7 +144,8 @@ def test_property_cli_float32_file_or_one_line_error(arr, mode):
 
 
 # ---- cancel in every phase --------------------------------------------------------------
-@pytest.mark.parametrize("phase", ["median", "training", "inference"])
+@pytest.mark.parametrize("phase", ["median", "training",
+                                   pytest.param("inference", marks=pytest.mark.slow)])
 def test_cancel_in_each_phase_stops_at_the_next_check(monkeypatch, phase):
     """Counted, not timed: after the cancel, at most the unit of work under way finishes."""
     cancel, calls = threading.Event(), {"after": 0}

@@ -191,6 +191,7 @@ def test_dask_input_equals_numpy_input(small_chunks, per_plane, mode):
     np.testing.assert_allclose(got[:, :, 0], ref[:, :, 0], rtol=0, atol=1e-5 * 65535)
 
 
+@pytest.mark.slow
 def test_zarr_rgb_and_channels_equal_numpy(small_chunks, tmp_path):
     x = cells(4, shape=(40, 36)).reshape(2, 2, 40, 36)  # T, C
     z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(1, 1, 20, 20),
@@ -362,6 +363,7 @@ def test_local_cluster_writes_the_same_files(tmp_path):
                           zarr.open_array(str(tmp_path / "dist" / names[2]), mode="r")[:])
 
 
+@pytest.mark.slow
 def test_cli_axes_flag_and_bad_scheduler(tmp_path, capsys):
     x = cells(4).reshape(2, 2, 48, 40)
     tifffile.imwrite(tmp_path / "x.tif", x)  # no axes in the file: QQYX

@@ -28,7 +28,8 @@ def _since(n, severity="error"):
             if r.severity.name.lower() == severity]
 
 
-@pytest.mark.parametrize("phase", ["median", "training", "inference"])
+@pytest.mark.parametrize("phase", ["median", "training",
+                                   pytest.param("inference", marks=pytest.mark.slow)])
 def test_cancel_in_each_phase_stops_at_the_next_check(viewer, qtbot, monkeypatch, after_cancel,
                                                       phase):
     """Counted, not timed: after Cancel at most the block, step or tile under way ends."""
@@ -134,6 +135,7 @@ _BAD = {
 }
 
 
+@pytest.mark.slow  # a sweep: one viewer and one run per kind of data
 @pytest.mark.parametrize("kind", list(_BAD))
 def test_hostile_layer_data_ends_in_a_result_or_a_message(viewer, qtbot, kind):
     data = _BAD[kind]
