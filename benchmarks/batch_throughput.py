@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _data import DEFAULT_DATA  # noqa: E402
 
-from napari_fm2s.api import check_image, resolve_params  # noqa: E402
+from napari_fm2s.checks import check_image  # noqa: E402
+from napari_fm2s.params import resolve_params  # noqa: E402
 from napari_fm2s.inference import INFERENCE_TILE, apply  # noqa: E402
 from napari_fm2s.intensity import to_unit  # noqa: E402
 from napari_fm2s.io import open_image, write_tiff_atomic  # noqa: E402

@@ -37,7 +37,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from _data import DEFAULT_DATA, find_images, offset_psnr, paper_seed_psnrs, score  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
-from napari_fm2s.api import resolve_params  # noqa: E402
+from napari_fm2s.params import resolve_params  # noqa: E402
 from napari_fm2s.inference import apply  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
