@@ -191,11 +191,13 @@ def test_controls_come_from_the_parameter_table_and_follow_the_mode(viewer):
     w = _widget(viewer, tiny=False)
     assert set(w.controls.widgets) == {row.name for row in PARAMS}
     w.mode_combo.setCurrentText("fast")
+    assert w.state.mode == "fast"  # the controls write the evented settings
     assert not w.spins["fast_steps"].isHidden() and w.spins["samples"].isHidden()
     w.mode_combo.setCurrentText("paper")
     assert w.spins["fast_steps"].isHidden() and not w.spins["samples"].isHidden()
     w.spins["fast_steps"].setValue(1234)
-    assert w.params().fast_steps == 1234
+    assert w.params().fast_steps == 1234 and w.state.params["fast_steps"] == 1234
+    assert w.state.preset == "custom"
 
 
 def test_the_image_box_follows_a_newly_opened_image(viewer):

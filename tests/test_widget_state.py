@@ -59,3 +59,17 @@ def test_the_run_panel_follows_the_status(qtbot):
     s.end(Outcome(cancelled=True), "cancelled")
     assert panel.denoise_button.isEnabled() and not panel.cancel_button.isEnabled()
     assert not panel.loss_plot.losses and panel.phase.text() == "Cancelled"
+
+
+def test_widget_settings_as_data_round_trip():
+    from napari_fm2s._napari.state import WidgetSettings
+
+    s, changed = WidgetSettings(), []
+    s.events.all.connect(lambda info: changed.append(info.signal.name))
+    s.mode = "paper"
+    s.params = {"k_g": 1.0}
+    s.params = {"k_g": 1.0}  # the same value: no event
+    assert changed == ["mode", "params"]
+    assert s.as_json() == {"k_g": 1.0, "preset": "confocal", "base": "confocal",
+                           "mode": "paper", "device": "auto", "scope": "whole layer",
+                           "preview": True}

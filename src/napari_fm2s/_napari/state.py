@@ -67,3 +67,24 @@ class RunStatus:
             left = f", {format_eta(self.eta)} left" if self.eta is not None else ""
             return f"Training: step {self.step} of {self.total or '?'}{left}"
         return _WORDS.get(self.phase, "")
+
+
+@evented
+@dataclass
+class WidgetSettings:
+    """What the user chose: the preset label (a preset name, "auto (calibrated)" or
+    "custom") over its base preset, every parameter of the table, mode, device, scope,
+    preview.  The widget writes it; the save timer and the mode-dependent controls
+    subscribe; ``widget.json`` is :meth:`as_json`."""
+
+    preset: str = "confocal"
+    base: str = "confocal"
+    params: dict = field(default_factory=dict)
+    mode: str = "fast"
+    device: str = "auto"
+    scope: str = "whole layer"
+    preview: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.params, "preset": self.preset, "base": self.base, "mode": self.mode,
+                "device": self.device, "scope": self.scope, "preview": self.preview}

@@ -32,7 +32,7 @@ from .lifecycle import StopsWithNapari
 from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_step
 from .residual import toggle_residual
 from .run_panel import RunPanel
-from .state import RunStatus
+from .state import RunStatus, WidgetSettings
 from .model_panel import ModelPanel
 from .preview_panel import PreviewPanel
 from .runner import Runner
@@ -58,6 +58,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._loading = False  # True while the controls are filled programmatically
         self._job: Optional[tuple[str, dict[str, Any], LayerJob]] = None  # the run's layer
         self._done: Optional[tuple[LayerJob, Any, dict[str, Any]]] = None  # the last result
+        #: The user's choices as data (evented); the controls write it.
+        self.state = WidgetSettings()
         self._build()
         self._on_layer_changed()
         self._restore()
@@ -130,9 +132,11 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(_SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save)
+        self.state.events.all.connect(self._state_changed)  # remembered a moment later
+        self.state.events.mode.connect(self.controls.show_mode)  # the mode's own rows
         self.preset_combo.chosen.connect(self._apply_preset)
         self.controls.connect(self._on_value_changed)
-        self.mode_combo.currentTextChanged.connect(self._on_mode)
+        self.mode_combo.currentTextChanged.connect(self._on_value_changed)
         self.device_combo.currentTextChanged.connect(self._on_value_changed)
         self.scope_combo.currentTextChanged.connect(self._on_value_changed)
         self.picker.changed.connect(self._on_layer_changed)
@@ -202,18 +206,25 @@ class FM2SWidget(StopsWithNapari, QWidget):
             self._loading = False
         self._on_value_changed()
 
-    def _on_mode(self, mode: str) -> None:
-        self.controls.show_mode(mode)
-        self._on_value_changed()
-
     def _on_value_changed(self, *_: Any) -> None:
         if self._loading:
             return
         if self.sender() is not None and self.sender() in self.controls.widgets.values() \
                 and self.preset_combo.currentText() != CUSTOM:
             self.preset_combo.label(CUSTOM)  # a parameter moved by hand: no longer the preset's values
-        self._save_timer.start()
+        self._sync()
         self.preview.schedule()
+
+    def _sync(self) -> None:
+        """The controls into :attr:`state` (its subscribers hear what changed)."""
+        st = self.state
+        st.params = self.controls.values()
+        st.preset, st.base = self.preset_combo.currentText(), self.preset_combo.base
+        st.mode, st.device = self.mode_combo.currentText(), self.device_combo.currentText()
+        st.scope, st.preview = self.scope_combo.currentText(), self.preview.check.isChecked()
+
+    def _state_changed(self, *_: Any) -> None:
+        self._save_timer.start()
 
     # ---- auto -----------------------------------------------------------------------------
     def auto(self) -> None:
@@ -235,13 +246,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """Everything the widget remembers: preset, every parameter, mode, device, scope."""
-        values: dict[str, Any] = dict(self.controls.values())
-        values.update(preset=self.preset_combo.currentText(), base=self.preset_combo.base,
-                      mode=self.mode_combo.currentText(),
-                      device=self.device_combo.currentText(),
-                      scope=self.scope_combo.currentText(),
-                      preview=self.preview.check.isChecked())
-        return values
+        self._sync()
+        return self.state.as_json()
 
     def save(self) -> None:
         """Remember the settings for the next time napari opens."""
@@ -268,7 +274,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
                 self.preview.check.setChecked(saved["preview"])
         finally:
             self._loading = False
-        self.controls.show_mode(self.mode_combo.currentText())
+        self._sync()
+        self.controls.show_mode(self.state.mode)
 
     # ---- layers ---------------------------------------------------------------------------
     def _on_data(self) -> None:
