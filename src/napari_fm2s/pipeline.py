@@ -130,8 +130,9 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     imap = ch.maps[0]
     black = None if offset is None else float(np.clip((offset - imap.offset) / imap.scale,
                                                       0.0, 1.0))
+    base = p if black is None else p.with_overrides(black=black)
     if not auto:
-        return p if black is None else p.with_overrides(black=black)
+        return base
     stack_shape = ch.data.shape[:-2]
     idx = plane_subset(int(np.prod(stack_shape, dtype=np.int64)))
     win = window(ch.data.shape[-2:], p.stride, calibration_side(len(idx), p.stride))
@@ -144,7 +145,7 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     except ValueError as e:  # e.g. too small to measure: the base preset, said so
         log.warning("auto%s could not measure the noise (%s): using preset %s",
                     _where(layout, ch.index), e, p.name)
-        return p if black is None else p.with_overrides(black=black)
+        return base
     est, q = cal.estimate, cal.preset
     side = min(ch.data.shape[-2:])
     if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
@@ -156,10 +157,9 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
 
 def describe(q: Preset, est: Any, imap: IntensityMap, given: bool) -> str:
     """One line: the calibrated values (unrounded) and the camera model in input units."""
-    off = q.black * imap.scale + imap.offset
+    off = (q.black if given else est.offset) * imap.scale + imap.offset
     lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
-    off = off if given else est.offset * imap.scale + imap.offset
     return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}; k_g {q.k_g!r}, k_p {q.k_p!r}, "
@@ -301,7 +301,9 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
             log.warning("channel %s is constant: copied unchanged",
                         layout.channel_name(ch.index))
     if save_model is not None:
-        deliver(FM2SModel(to_train[0].preset or p if to_train else p, mode, [ch.nets[0] for ch in todo], [ch.maps[0] for ch in todo],
+        trained_p = (to_train[0].preset if to_train else None) or p
+        deliver(FM2SModel(trained_p, mode, [ch.nets[0] for ch in todo],
+                          [ch.maps[0] for ch in todo],
                           dtype=str(np.dtype(dtype)), axes=ax, shape=layout.shape,
                           channel_names=[layout.channel_name(ch.index) or "image"
                                          for ch in todo]), save_model)
