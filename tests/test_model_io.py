@@ -232,6 +232,8 @@ def test_cli_save_then_apply_to_a_batch(tmp_path, capsys):
     evil.write_bytes(pickle.dumps(_Evil(tmp_path / "pwned")))
     for args, msg in [(["--model", str(evil)], "not an FM2S model file"),
                       (["--model", str(model), "--k-g", "3"], "cannot be used with --model"),
+                      (["--model", str(model), "--offset", "100"],
+                       "--offset cannot be used with --model"),
                       (["--save-model", str(tmp_path / "x.safetensors")], "one INPUT")]:
         assert main(["denoise", str(tmp_path / "more"), "-o", str(tmp_path / "o2"), "-q",
                      *args]) == 1

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence, TextIO
 from .api import DEFAULT_PRESET, denoise
 from .batch import Outcome, Plan, Settings, connect, make_plan, output_path, run_batch
 from .hooks import DenoiseCancelled, user_message
+from .calibrate import is_auto
 from .eta import StepEta, format_eta
 from .io import write_tiff_atomic
 from .model_io import check_model_path, load_model
@@ -67,6 +68,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         given = [row.flag for row in PARAMS if getattr(args, row.name) is not None]
         given += ["--per-plane"] * args.per_plane + ["--save-model"] * (args.save_model
                                                                          is not None)
+        given += ["--offset"] * (args.offset is not None)
         if given:
             raise ValueError(f"{', '.join(given)} cannot be used with --model: a saved model "
                              "is applied as it was trained")
@@ -74,11 +76,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     else:
         if args.save_model is not None:
             check_model_path(args.save_model)
-        if args.preset.strip().lower() != "auto":
+        if not is_auto(args.preset):
             resolve_params(args.preset, seed=args.seed, **overrides)
-    if args.offset is not None and args.model is not None:
-        raise ValueError("--offset cannot be used with --model: a saved model is applied as "
-                         "it was trained")
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes, offset=args.offset,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
                     overrides=overrides, model=model, save_model=args.save_model,
