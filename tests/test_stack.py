@@ -377,3 +377,23 @@ def test_cli_axes_flag_and_bad_scheduler(tmp_path, capsys):
     assert main(["denoise", str(tmp_path / "x.tif"), "-o", str(tmp_path / "q.tif"),
                  "--scheduler", "tcp://127.0.0.1:9", *CLI_TINY]) == 1
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_lazy_hot_pixel_uses_the_robust_range_like_numpy(small_chunks):
+    """A hot pixel at 65535 in 12-bit lazy data (on a chunk border) does not make the
+    lazy map 16-bit: lazy and in-memory maps, and results, agree (issue 14, kind 3)."""
+    from napari_fm2s.intensity import robust_range
+    from napari_fm2s.lazy import robust_plane_ranges
+
+    rng = np.random.default_rng(5)
+    x = rng.poisson(800.0, (3, 40, 46)).astype(np.uint16)
+    x[1, 5:7, 5:7] = 4095  # a real saturated spot (4 pixels)
+    x[2, 17, 23] = 65535  # a lone hot pixel at a chunk corner
+    lo, hi = robust_plane_ranges(da.from_array(x, chunks=(1, 17, 23)), "synchronous")
+    assert [(a, b) for a, b in zip(lo, hi)] == [robust_range(p) for p in x]
+    assert hi.max() == 4095
+    kw = dict(FAST, axes="TYX")
+    ref = denoise(x, **kw)
+    got = denoise(da.from_array(x, chunks=(1, 17, 23)), **kw).compute()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * 4095)
+    assert got[2, 17, 23] < 2000  # denoised on the 12-bit scale, not kept near 65535

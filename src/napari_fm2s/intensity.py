@@ -52,25 +52,39 @@ class IntensityMap:
         return (np.asarray(y, dtype=np.float64) * self.scale + self.offset).astype(np.float32)
 
 
+def capped(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` (..., Y, X) with each pixel capped to the range of its 8 neighbours in the
+    plane: (raised to the darkest neighbour, lowered to the brightest), float64.
+
+    Works on any block with a halo of one pixel (image borders have fewer neighbours)."""
+    f = np.asarray(x, dtype=np.float64)
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    ring = ring.reshape((1,) * (f.ndim - 2) + (3, 3))
+    up = maximum_filter(f, footprint=ring, mode="constant", cval=-np.inf)
+    down = minimum_filter(f, footprint=ring, mode="constant", cval=np.inf)
+    return np.maximum(f, down), np.minimum(f, up)
+
+
 def robust_range(x: np.ndarray) -> tuple[float, float]:
     """(min, max) of ``x`` ignoring isolated outliers, over its last two (Y, X) axes.
 
-    Each pixel is capped to the range of its 8 neighbours before taking the min and max:
-    a lone hot (or cold) pixel counts as its brightest (darkest) neighbour, while any
-    feature of two or more pixels, e.g. a saturated spot, counts in full.  Falls back to
-    the plain range when the capped one is empty (e.g. one non-zero pixel).
+    Each pixel is capped to the range of its 8 neighbours before taking the min and max
+    (:func:`capped`): a lone hot (or cold) pixel counts as its brightest (darkest)
+    neighbour, while any feature of two or more pixels, e.g. a saturated spot, counts in
+    full.  Falls back to the plain range when the capped one is empty (e.g. one non-zero
+    pixel).
     """
     x = np.asarray(x)
     lo, hi = float(np.min(x)), float(np.max(x))
     if x.ndim < 2 or min(x.shape[-2:]) < 2:
         return lo, hi
-    f = np.asarray(x, dtype=np.float64)
-    ring = np.ones((3, 3), bool)
-    ring[1, 1] = False
-    ring = ring.reshape((1,) * (x.ndim - 2) + (3, 3))
-    up = maximum_filter(f, footprint=ring, mode="constant", cval=-np.inf)
-    down = minimum_filter(f, footprint=ring, mode="constant", cval=np.inf)
-    rlo, rhi = float(np.min(np.maximum(f, down))), float(np.max(np.minimum(f, up)))
+    c_lo, c_hi = capped(x)
+    return robust_or_plain(float(np.min(c_lo)), float(np.max(c_hi)), lo, hi)
+
+
+def robust_or_plain(rlo: float, rhi: float, lo: float, hi: float) -> tuple[float, float]:
+    """The robust range, or the plain one when the robust one is empty."""
     return (rlo, rhi) if rhi > rlo else (lo, hi)
 
 

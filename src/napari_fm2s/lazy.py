@@ -61,6 +61,26 @@ def stats(sub: Any, lazy: bool, per_plane: bool, scheduler: Any) -> tuple[Any, .
     return tuple(out)
 
 
+def robust_plane_ranges(sub: Any, scheduler: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-plane (robust mins, robust maxs) of a lazy (stack..., Y, X) array, flat plane
+    order: :func:`~napari_fm2s.intensity.capped` chunk by chunk with a one-pixel halo (no
+    padding at the image border), so it equals the in-memory rule."""
+    import dask
+    import dask.array as da
+
+    from .intensity import capped
+
+    nd = sub.ndim
+    depth = {i: 0 for i in range(nd - 2)}
+    depth.update({nd - 2: 1, nd - 1: 1})
+    kw: dict[str, Any] = dict(depth=depth, boundary="none", dtype=np.float64,
+                              meta=np.empty((0,) * nd, np.float64))
+    c_lo = da.map_overlap(lambda b: capped(b)[0], as_dask(sub), **kw)
+    c_hi = da.map_overlap(lambda b: capped(b)[1], as_dask(sub), **kw)
+    lo, hi = dask.compute(c_lo.min(axis=(-2, -1)), c_hi.max(axis=(-2, -1)), scheduler=scheduler)
+    return np.asarray(lo).ravel(), np.asarray(hi).ravel()
+
+
 def load(arrays: list[Any], lazy: bool, scheduler: Any) -> list[np.ndarray]:
     """The arrays as numpy (lazy ones computed together with ``scheduler``)."""
     if lazy:

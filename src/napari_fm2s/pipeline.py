@@ -22,8 +22,8 @@ from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_
     check_values
 from .hooks import ProgressFn
 from .inference import INFERENCE_TILE, apply
-from .intensity import IntensityMap, map_for_range, robust_range
-from .lazy import as_dask, is_lazy, load, map_planes, stats
+from .intensity import IntensityMap, map_for_range, robust_or_plain, robust_range
+from .lazy import as_dask, is_lazy, load, map_planes, robust_plane_ranges, stats
 from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, deliver, intensity_for
 from .network import FM2SNet
@@ -100,16 +100,13 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
     """Check the channel's values and set its intensity map(s) (one per plane with
     ``per_plane``); ConstantChannel if it has one value."""
     where = _where(layout, ch.index)
-    st = stats(ch.data, lazy, per_plane, ctx.scheduler)
+    st = stats(ch.data, lazy, True, ctx.scheduler)
     check_values(st[0], st[1], bool(st[2]), ch.data.dtype, where)
-    planes = _robust_ranges(ch.data) if not lazy else None  # lazy: the plain range
-    if planes is None:
-        lo, hi = float(st[0]), float(st[1])
-    else:
-        lo, hi = min(a for a, _ in planes), max(b for _, b in planes)
+    mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
+    planes = _robust_ranges(ch.data, lazy, mins, maxs, ctx.scheduler)
+    lo, hi = min(a for a, _ in planes), max(b for _, b in planes)
     ch.maps = [map_for_range(ch.data.dtype, lo, hi)]
     if per_plane:
-        mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
         ch.maps = []
         for i, (a, b) in enumerate(zip(mins, maxs)):
             if a == b:
@@ -117,7 +114,7 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
                 raise ValueError(f"plane {layout.plane_name(pidx)}{where} is constant: a model "
                                  "cannot be trained on it alone; use the shared model "
                                  "(per_plane=False, CLI: without --per-plane)")
-            a, b = planes[i] if planes is not None else (a, b)
+            a, b = planes[i]
             ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
 
 
@@ -167,11 +164,19 @@ def describe(q: Preset, est: Any, imap: IntensityMap, given: bool) -> str:
             f"{q.channels}")
 
 
-def _robust_ranges(sub: np.ndarray) -> list[tuple[float, float]]:
+def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
+                   scheduler: Any) -> list[tuple[float, float]]:
     """:func:`~napari_fm2s.intensity.robust_range` of each plane of a (stack..., Y, X)
-    array (plane by plane: bounded memory), in flat plane order."""
-    sub = np.asarray(sub)
-    return [robust_range(sub[i]) for i in np.ndindex(sub.shape[:-2])]
+    array (``mins``/``maxs``: the plain per-plane ranges), in flat plane order: plane by
+    plane in memory, chunk by chunk for lazy data (same values)."""
+    if not lazy:
+        sub = np.asarray(sub)
+        return [robust_range(sub[i]) for i in np.ndindex(sub.shape[:-2])]
+    if min(sub.shape[-2:]) < 2:
+        return [(float(a), float(b)) for a, b in zip(mins, maxs)]
+    rlo, rhi = robust_plane_ranges(sub, scheduler)
+    return [robust_or_plain(float(a), float(b), float(c), float(d))
+            for a, b, c, d in zip(rlo, rhi, mins, maxs)]
 
 
 def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress,
