@@ -79,3 +79,17 @@ def test_layer_whose_axes_cannot_be_guessed_gives_notification(viewer, qtbot):
               if r.severity.name.lower() == "error"]
     assert errors and "cannot guess the axes" in errors[0]
     assert [lay.name for lay in viewer.layers] == ["six"]
+
+
+def test_thin_layer_is_refused_as_by_the_api(viewer, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer.add_image(synthetic_cells((48, 300), seed=1)[0][:5], name="strip")
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    errors = [str(r.message) for r in notification_manager.records[n:]
+              if r.severity.name.lower() == "error"]
+    assert errors and "too small" in errors[0] and "axis_labels" in errors[0]
+    assert [lay.name for lay in viewer.layers] == ["strip"]

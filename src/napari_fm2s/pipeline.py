@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .axes import Layout, check_axes, guess_axes
+from .axes import Layout, channel_like_stack, check_axes, check_guessed_plane, guess_axes
 from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_plane_size, \
     check_values
 from .hooks import ProgressFn
@@ -234,9 +234,11 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         keep: Optional[dict] = None) -> Any:
     """Denoise ``image`` (any kind, see the module docstring) with the resolved preset ``p``.
 
-    ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`).  ``model`` is
-    applied instead of training (``p`` is then the model's preset); ``save_model`` (a
-    path or a callable) receives the trained model before inference.  Returns float32 in
+    ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`); axes not given (a
+    :class:`~napari_fm2s.axes.GuessedAxes`) that leave a plane side under 16 px are refused,
+    and a guessed stack that looks like channels gets a warning.  ``model`` is applied
+    instead of training (``p`` is then the model's preset); ``save_model`` (a path or a
+    callable) receives the trained model before inference.  Returns float32 in
     the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
     input (trained already; computing it runs inference chunk by chunk).  ``auto``
     calibrates each channel's preset (:func:`_channel_preset`; ``p`` gives what auto does
@@ -260,6 +262,10 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     h, w = layout.plane
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
+    check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
+    note = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
+    if note is not None:
+        log.warning(note)
 
     work = arr.transpose(layout.order)
     nch = len(layout.channel)
