@@ -25,7 +25,7 @@ from .inference import INFERENCE_TILE, apply
 from .intensity import IntensityMap, map_for_range, robust_range
 from .lazy import as_dask, is_lazy, load, map_planes, stats
 from .memory import check_memory, estimate_bytes, log
-from .model_io import FM2SModel, deliver, intensity_for
+from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
 from .calibrate import calibrate, calibration_side, window
 from .presets import Preset
@@ -288,8 +288,12 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         try:
             _map_channel(ch, layout, lazy, per_plane, ctx)
         except ConstantChannel as e:
-            if len(todo) == 1 or save_model is not None:
+            if len(todo) == 1:
                 raise
+            if save_model is not None and not isinstance(save_model, KeepModel):
+                raise ConstantChannel(f"{e}; a saved model needs a network for every channel: "
+                                      "without save_model (CLI: --save-model) this channel "
+                                      "is copied unchanged") from e
             ch.constant = e  # e.g. the empty blue of a red-only RGB image: kept as it is
     to_train = [ch for ch in todo if ch.constant is None and not ch.nets]
     if model is None and not to_train:
@@ -306,7 +310,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         if ch.constant is not None:
             log.warning("channel %s is constant: copied unchanged",
                         layout.channel_name(ch.index))
-    if save_model is not None:
+    if save_model is not None and all(ch.nets for ch in todo):  # KeepModel: maybe none
         trained_p = (to_train[0].preset if to_train else None) or p
         deliver(FM2SModel(trained_p, mode, [ch.nets[0] for ch in todo],
                           [ch.maps[0] for ch in todo],
