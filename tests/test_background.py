@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from napari_fm2s import denoise
 from napari_fm2s.background import Progress, run_denoise, user_message
@@ -72,3 +73,24 @@ def test_realize_lazy_result_in_memory_or_through_a_zarr_store(monkeypatch):
     stored = bg.realize(lazy)
     assert isinstance(stored, da.Array) and stored.name.startswith("from-zarr")
     np.testing.assert_array_equal(stored.compute(), lazy.compute())
+
+
+def test_blank_channel_is_copied_with_a_note_as_by_denoise(tmp_path):
+    """The run the widget makes (it keeps the model) follows the API's rule for a constant
+    channel: copied unchanged, with a warning; a model file asked for is refused."""
+    from napari_fm2s.samples import synthetic_cells
+
+    x = np.stack([synthetic_cells((48, 48), seed=s)[0] for s in range(3)])
+    x[1] = 7
+    notes: list[str] = []
+    kw = dict(axes="CYX", mode="paper", **FAST)
+    outcome = run_denoise(x, "confocal", cancel=threading.Event(),
+                          report=lambda p: notes.extend(p.notes), **kw)
+    assert outcome.error is None and outcome.trained
+    assert outcome.model is None  # no model of every channel
+    assert np.array_equal(outcome.image[1], x[1])
+    np.testing.assert_array_equal(outcome.image, denoise(x, "confocal", **kw))
+    assert any("channel C=1 is constant: copied unchanged" in n for n in notes), notes
+    with pytest.raises(ValueError, match="a saved model needs a network for every channel"):
+        denoise(x, "confocal", save_model=tmp_path / "m.fm2s.safetensors", **kw)
+    assert not (tmp_path / "m.fm2s.safetensors").exists()

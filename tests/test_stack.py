@@ -44,7 +44,7 @@ def cells(n: int, shape=(48, 40), dtype=np.uint8) -> np.ndarray:
     ((64, 64, 3), np.uint8, "YXS"),
     ((64, 64, 4), np.uint8, "YXS"),
     ((2, 64, 64, 3), np.uint8, "TYXS"),
-    ((64, 64, 3), np.uint16, "TYX"),  # only uint8 is taken for RGB
+    ((64, 64, 3), np.uint16, "YXC"),  # channels; only uint8 is taken for RGB
     ((1, 64, 64, 1), np.uint8, "QYXQ"),
     ((1, 7, 64, 64), np.uint16, "QTYX"),
 ])

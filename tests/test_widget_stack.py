@@ -79,3 +79,40 @@ def test_layer_whose_axes_cannot_be_guessed_gives_notification(viewer, qtbot):
               if r.severity.name.lower() == "error"]
     assert errors and "cannot guess the axes" in errors[0]
     assert [lay.name for lay in viewer.layers] == ["six"]
+
+
+def test_blank_channel_is_copied_with_a_warning_as_by_the_api(viewer, qtbot):
+    """Issue 14, kind 5: the widget used to refuse a layer the API and CLI denoise."""
+    from napari.utils.notifications import notification_manager
+
+    x = _stack()
+    x[1] = 7  # channel 1 is blank
+    viewer.add_image(x, name="cells", axis_labels=("c", "y", "x"))
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    _run(w, qtbot)
+    records = notification_manager.records[n:]
+    errors = [str(r.message) for r in records if r.severity.name.lower() == "error"]
+    warnings = [str(r.message) for r in records if r.severity.name.lower() == "warning"]
+    assert not errors
+    assert any("channel C=1 is constant: copied unchanged" in m for m in warnings), warnings
+    out = np.asarray(viewer.layers["cells (FM2S)"].data)
+    assert out.shape == x.shape and np.array_equal(out[1], x[1])
+    assert not np.array_equal(out[0], x[0]) and not np.array_equal(out[2], x[2])
+    assert w.models.last_model is None and not w.models.save_button.isEnabled()
+    np.testing.assert_allclose(out, denoise(x, w.params(), axes="CYX", mode="paper"),
+                               atol=1e-3)
+
+
+def test_thin_layer_is_refused_as_by_the_api(viewer, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer.add_image(synthetic_cells((48, 300), seed=1)[0][:5], name="strip")
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    errors = [str(r.message) for r in notification_manager.records[n:]
+              if r.severity.name.lower() == "error"]
+    assert errors and "too small" in errors[0] and "axis_labels" in errors[0]
+    assert [lay.name for lay in viewer.layers] == ["strip"]

@@ -43,8 +43,10 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
         mode: training schedule, one of ``MODES`` (``"paper"`` reproduces the authors');
             ``None``: the first of ``MODES`` for a plane, ``"fast"`` (if present) for a stack.
         axes: one letter per axis, e.g. ``"TYX"``, ``"ZCYX"``, ``"YXS"`` (RGB); ``None``
-            guesses (:func:`napari_fm2s.axes.guess_axes`).  Channels (C, S) get a model
-            each; the planes of the other axes share one, or one each with ``per_plane``.
+            guesses (:func:`napari_fm2s.axes.guess_axes`; a guess leaving a plane side
+            under 16 px is refused, a guessed stack whose planes look like channels is
+            warned of).  Channels (C, S) get a model each; the planes of the other axes
+            share one, or one each with ``per_plane``.
         offset: the camera's black level (offset, in the image's units: tens to hundreds
             of ADU on sCMOS / EMCCD / CCD raw data); the Poisson part of the synthetic noise
             acts above it.  ``None``: estimated by ``"auto"``, 0 for a named preset.

@@ -26,6 +26,7 @@ from .api import denoise
 from .hooks import DenoiseCancelled, user_message
 from .lazy import is_lazy
 from .memory import available_memory
+from .model_io import KeepModel
 
 __all__ = ["Outcome", "Progress", "realize", "run_denoise", "user_message"]
 
@@ -48,6 +49,7 @@ class Outcome:
     cancelled: bool = False
     error: Optional[BaseException] = None
     model: Any = None  # the trained FM2SModel (None when a saved model was applied)
+    trained: bool = False  # a result trained here (its model may be None: a blank channel)
 
     @property
     def message(self) -> str:
@@ -131,12 +133,13 @@ def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event
 
     ``report`` gets a :class:`Progress` at most every ``interval`` seconds while training
     (and a last one at the end).  Errors and cancellation are returned in the
-    :class:`Outcome`, never raised.  The trained model comes back in ``Outcome.model``.
+    :class:`Outcome`, never raised.  The trained model comes back in ``Outcome.model``
+    (None when a constant channel was copied: such a run has no model to keep).
     """
     reporter = _Reporter(report, interval)
     kept: dict[str, Any] = {}
     if kwargs.get("model") is None and kwargs.get("save_model") is None:
-        kwargs["save_model"] = lambda m: kept.__setitem__("model", m)
+        kwargs["save_model"] = KeepModel(lambda m: kept.__setitem__("model", m))
     notes = _ThreadNotes(reporter.notes.append)
     logger = logging.getLogger("napari_fm2s")
     logger.addHandler(notes)
@@ -149,4 +152,4 @@ def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event
     finally:
         logger.removeHandler(notes)
         reporter.flush()
-    return Outcome(image=image, model=kept.get("model"))
+    return Outcome(image=image, model=kept.get("model"), trained=kwargs.get("model") is None)

@@ -21,7 +21,8 @@ from typing import Any, Callable, Optional, Sequence
 from .hooks import DenoiseCancelled
 from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
                  remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
-from .axes import check_axes, guess_axes
+from .axes import GuessedAxes, check_axes, guess_axes
+from .memory import log
 from .metadata import provenance
 
 WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
@@ -162,9 +163,11 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
     opened = open_image(src, settings.lazy_bytes)
     try:
         shape, dtype = tuple(opened.data.shape), opened.data.dtype
-        axes = check_axes(settings.axes, shape) if settings.axes else None
-        if axes is None and (opened.labels is not None or opened.lazy or len(shape) > 2):
-            axes = guess_axes(shape, dtype, labels=opened.labels)
+        axes = check_axes(settings.axes, shape) if settings.axes else \
+            guess_axes(shape, dtype, labels=opened.labels)
+        how = "given" if not isinstance(axes, GuessedAxes) else \
+            f"{'guessed' if axes.rule else 'from the file'}; pass --axes to change"
+        log.info("axes: %s (%s)", axes, how)  # the CLI prints it
         made: dict[str, Any] = {}  # how the output was made, for its metadata
         result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
                          per_plane=settings.per_plane, seed=settings.seed,

@@ -244,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger = logging.getLogger("napari_fm2s")
     logger.addHandler(warn)
     level = logger.level
-    if not getattr(args, "quiet", True):  # the calibrated values, one line per channel
+    if not getattr(args, "quiet", True):  # the axes used, the calibrated values per channel
         warn.setLevel(logging.INFO)
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
@@ -263,7 +263,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 class _WarningLine(logging.Handler):
-    """Core warnings (e.g. an out-of-memory fallback) as ``fm2s: warning: ...`` lines."""
+    """Core warnings (e.g. an out-of-memory fallback) as ``fm2s: warning: ...`` lines; the
+    axes used and auto's calibrated values (info) as ``fm2s: ...`` lines."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -272,7 +273,7 @@ class _WarningLine(logging.Handler):
         try:
             if record.levelno >= logging.WARNING:
                 print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
-            elif record.getMessage().startswith("auto"):
+            elif record.getMessage().startswith(("auto", "axes")):
                 print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass

@@ -156,6 +156,19 @@ def save_model(model: FM2SModel, path: Union[str, os.PathLike]) -> Path:
 ModelSink = Union[str, os.PathLike, Callable[[FM2SModel], Any]]
 
 
+class KeepModel:
+    """A ``save_model`` callable that takes the model only when there is one: a run that
+    copies a constant channel (which has no network) hands it nothing and goes on, where
+    a path or a plain callable refuses the run (a saved model needs every channel's
+    network).  The widget keeps the last trained model this way."""
+
+    def __init__(self, fn: Callable[[FM2SModel], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, model: FM2SModel) -> None:
+        self.fn(model)
+
+
 def deliver(model: FM2SModel, sink: Optional[ModelSink]) -> None:
     """``save_model=`` of :func:`napari_fm2s.denoise`: a path to write, or a callable."""
     if sink is None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .axes import Layout, check_axes, guess_axes
+from .axes import Layout, channel_like_stack, check_axes, check_guessed_plane, guess_axes
 from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_plane_size, \
     check_values
 from .hooks import ProgressFn
@@ -25,7 +25,7 @@ from .inference import INFERENCE_TILE, apply
 from .intensity import IntensityMap, map_for_range, robust_or_plain, robust_range
 from .lazy import as_dask, is_lazy, load, map_planes, robust_plane_ranges, stats
 from .memory import check_memory, estimate_bytes, log
-from .model_io import FM2SModel, deliver, intensity_for
+from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
 from .calibrate import calibrate, calibration_side, window
 from .presets import Preset
@@ -239,9 +239,11 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         keep: Optional[dict] = None) -> Any:
     """Denoise ``image`` (any kind, see the module docstring) with the resolved preset ``p``.
 
-    ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`).  ``model`` is
-    applied instead of training (``p`` is then the model's preset); ``save_model`` (a
-    path or a callable) receives the trained model before inference.  Returns float32 in
+    ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`); axes not given (a
+    :class:`~napari_fm2s.axes.GuessedAxes`) that leave a plane side under 16 px are refused,
+    and a guessed stack that looks like channels gets a warning.  ``model`` is applied
+    instead of training (``p`` is then the model's preset); ``save_model`` (a path or a
+    callable) receives the trained model before inference.  Returns float32 in
     the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
     input (trained already; computing it runs inference chunk by chunk).  ``auto``
     calibrates each channel's preset (:func:`_channel_preset`; ``p`` gives what auto does
@@ -265,6 +267,10 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     h, w = layout.plane
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
+    check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
+    note = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
+    if note is not None:
+        log.warning(note)
 
     work = arr.transpose(layout.order)
     nch = len(layout.channel)
@@ -287,8 +293,12 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         try:
             _map_channel(ch, layout, lazy, per_plane, ctx)
         except ConstantChannel as e:
-            if len(todo) == 1 or save_model is not None:
+            if len(todo) == 1:
                 raise
+            if save_model is not None and not isinstance(save_model, KeepModel):
+                raise ConstantChannel(f"{e}; a saved model needs a network for every channel: "
+                                      "without save_model (CLI: --save-model) this channel "
+                                      "is copied unchanged") from e
             ch.constant = e  # e.g. the empty blue of a red-only RGB image: kept as it is
     to_train = [ch for ch in todo if ch.constant is None and not ch.nets]
     if model is None and not to_train:
@@ -305,7 +315,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         if ch.constant is not None:
             log.warning("channel %s is constant: copied unchanged",
                         layout.channel_name(ch.index))
-    if save_model is not None:
+    if save_model is not None and all(ch.nets for ch in todo):  # KeepModel: maybe none
         trained_p = (to_train[0].preset if to_train else None) or p
         deliver(FM2SModel(trained_p, mode, [ch.nets[0] for ch in todo],
                           [ch.maps[0] for ch in todo],

@@ -16,11 +16,13 @@ from ..axes import Layout, guess_axes, plane_view
 
 
 def layer_axes(layer: Image) -> str:
-    """Axes of ``layer``'s data: its ``axis_labels`` when they name the axes, else guessed."""
+    """Axes of ``layer``'s data: its ``axis_labels`` when they name the axes (the user's,
+    as given to ``denoise``), else guessed (a :class:`~napari_fm2s.axes.GuessedAxes`)."""
     data = layer.data
     labels = getattr(layer, "axis_labels", None)
     try:
-        return guess_axes(data.shape, data.dtype, labels=labels, rgb=bool(layer.rgb))
+        axes = guess_axes(data.shape, data.dtype, labels=labels, rgb=bool(layer.rgb))
+        return axes if axes.rule else str(axes)
     except ValueError as e:  # the core's advice is for the API and CLI; add napari's way
         example = tuple(("abdefghi"[:max(0, data.ndim - 5)] + "tzcyx")[-data.ndim:])
         raise ValueError(f"{e}. In napari, name the layer's axes instead, e.g. in the "

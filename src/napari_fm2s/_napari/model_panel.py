@@ -45,10 +45,11 @@ class ModelPanel(QWidget):
         self.save_button.clicked.connect(self._ask_save)
         self.clear_button.clicked.connect(lambda *_: self.use_model(None))
 
-    def trained(self, model: FM2SModel) -> None:
-        """A run trained ``model``: it can be saved now."""
+    def trained(self, model: Optional[FM2SModel]) -> None:
+        """A run trained ``model``: it can be saved now (None: the run copied a blank
+        channel and has no model of every channel; nothing to save)."""
         self.last_model = model
-        self.save_button.setEnabled(True)
+        self.save_button.setEnabled(model is not None)
 
     def use_model(self, model: Optional[FM2SModel], name: str = "") -> None:
         """Apply ``model`` on Denoise instead of training (None: train again)."""

@@ -367,7 +367,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         if job is None:
             return
         source, properties, lj = job
-        if outcome.model is not None:
+        if outcome.trained:
             self.models.trained(outcome.model)
         if outcome.cancelled:
             text = f"FM2S: cancelled; '{source}' and the viewer are unchanged"
