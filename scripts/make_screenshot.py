@@ -59,7 +59,7 @@ def main() -> None:
     viewer.window._qt_window.resize(*args.size)
     viewer.add_image(image, name=name, colormap="gray")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-fm2s", "FM2S denoise")
-    settle(0.5)
+    settle(0.5, lambda: widget.last_calibration is not None)  # the first state: auto
     viewer.reset_view()
     settle(1.0, lambda: widget.last_preview is not None)
     settle(0.5)

@@ -260,7 +260,7 @@ def test_manifest_menu_sample_and_function(viewer, qtbot):
     edges = [clean[0], clean[-1], clean[:, 0], clean[:, -1]]
     assert max(e.mean() for e in edges) < 2 * clean.mean()
     _, fn_widget = viewer.window.add_plugin_dock_widget(PLUGIN, FUNCTION)
-    assert fn_widget.preset.value == "confocal"
+    assert fn_widget.preset.value == "auto"  # as denoise(image)
     assert "widefield-avg16" in fn_widget.preset.choices
 
 

@@ -45,7 +45,8 @@ def test_dask_stack_whole_layer_stays_lazy_and_equals_the_core(viewer, qtbot):
     qtbot.waitUntil(lambda: not w.running, timeout=180_000)
     out = viewer.layers["movie (FM2S)"]
     assert out.data.shape == stack.shape
-    expected = denoise(stack, w.params(), axes="TYX", mode="paper")
+    preset, kw = w.state.run_preset()  # the first state: auto, as the API's default
+    expected = denoise(stack, preset, axes="TYX", mode="paper", **kw)
     np.testing.assert_allclose(np.asarray(out.data), expected, atol=1e-3)
 
 
@@ -62,7 +63,8 @@ def test_plane_in_view_is_denoised_alone_and_placed_on_its_plane(viewer, qtbot):
     assert out.data.shape == (1, 48, 48)
     np.testing.assert_allclose(out.translate, [1.0 + 2.0 * 2, 0, 0])
     np.testing.assert_array_equal(out.scale, src.scale)
-    expected = denoise(stack[2], w.params(), mode="paper")
+    preset, kw = w.state.run_preset()
+    expected = denoise(stack[2], preset, mode="paper", **kw)
     np.testing.assert_allclose(out.data[0], expected, atol=1e-3)
     assert np.array_equal(src.data, _stack())  # the source is never modified
 

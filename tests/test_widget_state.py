@@ -70,6 +70,6 @@ def test_widget_settings_as_data_round_trip():
     s.params = {"k_g": 1.0}
     s.params = {"k_g": 1.0}  # the same value: no event
     assert changed == ["mode", "params"]
-    assert s.as_json() == {"k_g": 1.0, "preset": "confocal", "base": "confocal",
+    assert s.as_json() == {"k_g": 1.0, "preset": "auto (calibrated)", "base": "confocal",
                            "mode": "paper", "device": "auto", "scope": "whole layer",
                            "preview": True}

@@ -45,6 +45,9 @@ CALIBRATION_PIXELS = 2 * 512 * 512
 CORR_ON = 0.25
 #: Median window for white and for correlated noise.
 FILTER_WHITE, FILTER_CORRELATED = 3, 11
+#: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
+#: preset (and a user's own values win over both).
+CALIBRATED = ("k_g", "k_p", "lam_p", "corr", "filter_size", "channels", "fast_steps")
 
 
 @dataclass(frozen=True)

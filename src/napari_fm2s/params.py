@@ -113,6 +113,14 @@ PARAMS: tuple[Param, ...] = (
 TUNABLE: tuple[str, ...] = tuple(p.name for p in PARAMS)
 #: Rows by name.
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+#: Values that turn a part of the injection off, and what that means (the widget shows
+#: "off"): k_g 0, and k_p / lam_p at their bound 1e7, where calibration puts a part it
+#: finds no need for.
+OFF: dict[str, tuple[float, str]] = {
+    "k_g": (0.0, "no Gaussian part"),
+    "k_p": (BY_NAME["k_p"].hi, "no region-wise Poisson part"),
+    "lam_p": (BY_NAME["lam_p"].hi, "no overall Poisson part"),
+}
 
 
 def resolve_params(preset: str | Preset = "confocal", seed: Optional[int] = None,

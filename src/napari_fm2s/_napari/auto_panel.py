@@ -1,22 +1,48 @@
-"""Auto: measure the noise of the plane on display (in a thread) and emit the calibration."""
+"""Auto: measure the noise of the plane on display (in a thread) and emit the calibration;
+say the camera offset it estimated, in the image's units."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Hashable, Optional
 
 import numpy as np
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QPushButton
+from qtpy.QtWidgets import QLabel, QPushButton
 from superqt.utils import create_worker
 
 from ..calibrate import Calibration, auto_calibration
+from ..intensity import intensity_map
+
+_OFFSET_TIP = (
+    "The camera's black level (offset: no photons), where the noise's variance-against-"
+    "intensity line reaches zero (docs/auto.md). Auto leaves it in the image (measured "
+    "better); to give it yourself: denoise(image, offset=...) or fm2s denoise --offset")
+
+
+def offset_units(plane: np.ndarray, cal: Calibration) -> float:
+    """The calibration's estimated camera offset in ``plane``'s own units (the intensity
+    mapping ``auto_calibration`` and ``denoise()`` use)."""
+    imap = intensity_map(plane)
+    return float(cal.estimate.offset * imap.scale + imap.offset)
+
+
+def offset_line(value: float, dtype: Any) -> str:
+    """E.g. "Camera offset ≈ 100 ADU (estimated; not subtracted)"."""
+    dt = np.dtype(dtype)
+    unit = ("grey levels" if dt == np.uint8 else "ADU" if np.issubdtype(dt, np.integer)
+            else "(image units)")
+    number = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
+    return f"Camera offset ≈ {number} {unit} (estimated; not subtracted)"
 
 
 class Calibrator(QObject):
-    """The Auto button and its background calibration; ``calibrated(Calibration)``."""
+    """The Auto button, its background calibration and the offset line under it.
 
-    calibrated = Signal(object)
+    ``calibrated(Calibration, automatic)``: ``automatic`` when the widget asked on its own
+    (the auto label on a new layer) rather than the button; those fail quietly."""
+
+    calibrated = Signal(object, bool)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -24,39 +50,72 @@ class Calibrator(QObject):
         self.button.setToolTip(
             "Measure the noise of the image on display and set the sliders so the synthetic "
             "noise matches it, times an over-injection factor (docs/auto.md)")
+        self.note = QLabel()
+        self.note.setToolTip(_OFFSET_TIP)
+        self.note.setWordWrap(True)
+        self.note.hide()
         #: What the last Auto measured and chose (None before the first Auto).
         self.last: Optional[Calibration] = None
+        #: The offset it estimated, in the image's units.
+        self.offset: Optional[float] = None
+        #: What the last calibration was of (the widget's key for a layer's data).
+        self.key: Optional[Hashable] = None
         self._worker: Any = None
+        self._running: tuple[Optional[Hashable], bool] = (None, False)  # key, automatic
+        self._queued: Optional[tuple[Any, Optional[Hashable], bool]] = None
 
-    def start(self, plane: np.ndarray) -> None:
+    def start(self, plane: Any, key: Optional[Hashable] = None,
+              automatic: bool = False) -> None:
+        """Calibrate on ``plane`` (numpy, or lazy: read in the thread); while one runs,
+        the latest request waits for it."""
         if self._worker is not None:
+            self._queued = (plane, key, automatic)
             return
 
         def compute() -> Any:
             try:
-                return auto_calibration(plane)
+                arr = np.asarray(plane)
+                cal = auto_calibration(arr)
+                return cal, offset_units(arr, cal), arr.dtype
             except ValueError as e:
                 return e
 
         worker = create_worker(compute, _start_thread=False, _ignore_errors=True)
+        # bound methods of this QObject: Qt drops them if the widget closes meanwhile
         worker.returned.connect(self._returned)
         worker.finished.connect(self._done)
+        self._running = (key, automatic)
         self.button.setEnabled(False)
         self.button.setText("Auto ...")
         self._worker = worker
         worker.start()
 
-    def _returned(self, cal: Any) -> None:
-        if not isinstance(cal, Calibration):
-            show_error(f"FM2S: Auto could not measure the noise: {cal}")
+    def _returned(self, result: Any) -> None:
+        key, automatic = self._running
+        if self._queued is not None:  # a newer request follows
             return
-        self.last = cal
-        self.calibrated.emit(cal)
+        if not isinstance(result, tuple):
+            if not automatic:
+                show_error(f"FM2S: Auto could not measure the noise: {result}")
+            return
+        self.last, self.offset, dtype = result
+        self.key = key
+        self.note.setText(offset_line(self.offset, dtype))
+        self.note.show()
+        self.calibrated.emit(self.last, automatic)
 
     def _done(self) -> None:
         self._worker = None
         self.button.setEnabled(True)
         self.button.setText("Auto")
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.start(*queued)
+
+    def forget(self) -> None:
+        """Another layer: the offset line no longer applies."""
+        self.key = None
+        self.note.hide()
 
     def summary(self) -> str:
         """One line on what the last calibration measured."""

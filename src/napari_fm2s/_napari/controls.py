@@ -7,15 +7,15 @@ field (Qt spin boxes stop at 2**31 - 1; seeds go to 2**63 - 1).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from qtpy.QtCore import QRegularExpression, Signal
 from qtpy.QtGui import QRegularExpressionValidator
-from qtpy.QtWidgets import QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from qtpy.QtWidgets import QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from ..params import PARAMS, Param
+from ..params import OFF, PARAMS, Param
 from ..presets import Preset
-from .log_slider import LogSlider
+from .log_slider import ExactSpin, LogSlider
 
 
 class SeedEdit(QLineEdit):
@@ -40,11 +40,9 @@ def _make(row: Param) -> QWidget:
     if row.name == "seed":
         return SeedEdit()
     if row.log_scale:
-        return LogSlider(*row.slider, row.lo, row.hi,
-                         decimals=2 if row.name == "k_p" else 1)
-    spin: QSpinBox | QDoubleSpinBox = QSpinBox() if row.kind is int else QDoubleSpinBox()
-    if isinstance(spin, QDoubleSpinBox):
-        spin.setDecimals(4 if row.step < 0.01 else 3)
+        off, text = OFF.get(row.name, (None, ""))
+        return LogSlider(*row.slider, row.lo, row.hi, off=off, off_text=text)
+    spin: QSpinBox | ExactSpin = QSpinBox() if row.kind is int else ExactSpin()
     spin.setRange(int(row.lo) if row.kind is int else row.lo,
                   int(row.hi) if row.kind is int else row.hi)
     spin.setSingleStep(row.step)
@@ -70,6 +68,10 @@ class ParamControls:
     def connect(self, callback: Any) -> None:
         for w in self.widgets.values():
             w.valueChanged.connect(callback)
+
+    def name_of(self, widget: Any) -> Optional[str]:
+        """The parameter ``widget`` (e.g. a signal's sender) controls, or None."""
+        return next((k for k, w in self.widgets.items() if w is widget), None)
 
     def values(self) -> dict[str, Any]:
         """The controls as ``denoise()`` keyword arguments."""

@@ -2,7 +2,7 @@
 
 The signature of :func:`fm2s_denoise` is generated from the parameter table
 (:data:`napari_fm2s.params.PARAMS`): one number per tunable, where ``-1`` (below every
-row's range) means "the preset's value".
+row's range) means "the preset's value" (for ``"auto"``, the default: the calibrated one).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from napari.types import ImageData
 
-from ..api import denoise
+from ..api import DEFAULT_PRESET, denoise
 from ..params import PARAMS
 from ..presets import PRESETS
 from ..training import MODES
@@ -21,7 +21,7 @@ from ..training import MODES
 PRESET_VALUE = -1
 
 
-def fm2s_denoise(image: ImageData, preset: str = "confocal", mode: str = MODES[0],
+def fm2s_denoise(image: ImageData, preset: str = DEFAULT_PRESET, mode: str = MODES[0],
                  **params: Any) -> ImageData:
     """Denoise a fluorescence image with FM2S, trained on the image itself.
 
@@ -36,8 +36,8 @@ def _signature() -> inspect.Signature:
     P = inspect.Parameter
     params = [
         P("image", P.POSITIONAL_OR_KEYWORD, annotation=ImageData),
-        P("preset", P.POSITIONAL_OR_KEYWORD, default="confocal",
-          annotation=Annotated[str, {"choices": list(PRESETS)}]),
+        P("preset", P.POSITIONAL_OR_KEYWORD, default=DEFAULT_PRESET,
+          annotation=Annotated[str, {"choices": [DEFAULT_PRESET, *PRESETS]}]),
         P("mode", P.POSITIONAL_OR_KEYWORD, default=MODES[0],
           annotation=Annotated[str, {"choices": list(MODES)}]),
     ]

@@ -43,6 +43,15 @@ def view_step(layer: Image, world_point: Sequence[float]) -> list[int]:
     return [int(np.clip(round(v), 0, n - 1)) for v, n in zip(pos, layer.data.shape)]
 
 
+def view_plane(layer: Image, world_point: Sequence[float]) -> tuple[tuple[int, ...], Any]:
+    """Index and data of ``layer``'s 2D plane (the last two axes) at ``world_point``."""
+    data = layer.data
+    if data.ndim <= 2:
+        return (), data
+    index = tuple(view_step(layer, world_point)[:-2])
+    return index, data[index]
+
+
 @dataclass(frozen=True)
 class LayerJob:
     """One Denoise request: data and axes for ``denoise()``, and the result's place."""

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidge
 
 from ..presets import Preset
 from ..preview import PRESET_RATIOS, PREVIEW_SIZE, PreviewPanels, slider_hint
+from .log_slider import knob_text
 from .noise_plot import NoiseCurvePlot
 
 _GOOD, _OFF = "#5fbf5f", "#f0a030"
@@ -141,7 +142,8 @@ class PreviewView(QWidget):
         self.notes[1].setText(f"{p.filter_size}×{p.filter_size} median: "
                               "what the network learns to output")
         corr = f" · corr {p.corr:g}" if p.corr else ""
-        self.notes[2].setText(f"k_g {p.k_g:g} · k_p {p.k_p:g} · λp {p.lam_p:g}{corr}")
+        k_g, k_p, lam_p = (knob_text(k, getattr(p, k)) for k in ("k_g", "k_p", "lam_p"))
+        self.notes[2].setText(f"k_g {k_g} · k_p {k_p} · λp {lam_p}{corr}")
         self.table.setText(noise_table(panels))
         self.noise_plot.set_curves(panels.curve_real, panels.curve_synthetic, panels.imap)
         self.status.setText(f"<b>{slider_hint(panels.noise_ratio)}</b>")

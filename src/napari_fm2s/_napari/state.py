@@ -1,7 +1,8 @@
-"""UI state as data: the run's status, an evented dataclass panels subscribe to.
+"""UI state as data: the run's status and the user's settings, evented dataclasses
+panels subscribe to.
 
-No Qt here: ``RunStatus`` can be driven and tested without a viewer; its ``events``
-(psygnal) tell the run panel what to show.
+No Qt here: ``RunStatus`` and ``WidgetSettings`` can be driven and tested without a
+viewer; their ``events`` (psygnal) tell the panels what to show.
 """
 
 from __future__ import annotations
@@ -11,7 +12,23 @@ from typing import Any, Optional
 
 from psygnal import evented
 
+from ..api import AUTO_BASE
+from ..calibrate import AUTO as AUTO_PRESET, CALIBRATED
 from ..eta import StepEta, format_eta
+from ..params import resolve_params
+from ..presets import Preset
+
+#: The preset box's labels beside the preset names: calibrated from the image (the first
+#: state, as ``denoise(image)``), and a parameter moved by hand.
+AUTO, CUSTOM = "auto (calibrated)", "custom"
+
+
+def label_after_edit(label: str, name: str) -> str:
+    """The preset box's label once parameter ``name`` is moved by hand (the label was
+    ``label``): auto stays auto for what calibration does not choose (seed, paper-mode
+    steps ...); anything else becomes "custom"."""
+    return AUTO if label == AUTO and name not in CALIBRATED else CUSTOM
+
 
 #: The phases of a run, in order; the last three are ends.
 PHASES = ("idle", "training", "inferring", "done", "cancelled", "failed")
@@ -72,13 +89,13 @@ class RunStatus:
 @evented
 @dataclass
 class WidgetSettings:
-    """What the user chose: the preset label (a preset name, "auto (calibrated)" or
-    "custom") over its base preset, every parameter of the table, mode, device, scope,
-    preview.  The widget writes it; the save timer and the mode-dependent controls
-    subscribe; ``widget.json`` is :meth:`as_json`."""
+    """What the user chose: the preset label (a preset name, :data:`AUTO` or :data:`CUSTOM`)
+    over its base preset, every parameter of the table, mode, device, scope, preview.
+    The widget writes it; the save timer and the mode-dependent controls subscribe;
+    ``widget.json`` is :meth:`as_json`.  A fresh one is auto, as ``denoise()``'s default."""
 
-    preset: str = "confocal"
-    base: str = "confocal"
+    preset: str = AUTO
+    base: str = AUTO_BASE
     params: dict = field(default_factory=dict)
     mode: str = "fast"
     device: str = "auto"
@@ -88,3 +105,15 @@ class WidgetSettings:
     def as_json(self) -> dict[str, Any]:
         return {**self.params, "preset": self.preset, "base": self.base, "mode": self.mode,
                 "device": self.device, "scope": self.scope, "preview": self.preview}
+
+    def run_preset(self) -> tuple[str | Preset, dict[str, Any]]:
+        """What Denoise passes to ``denoise()``: the preset and keyword overrides.
+
+        Auto: ``"auto"`` (calibrated from the data the run denoises, exactly as the API)
+        with the parameters calibration does not choose; else the base preset with every
+        parameter.  ValueError if a value is invalid."""
+        if self.preset == AUTO:
+            given = {k: v for k, v in self.params.items() if k not in CALIBRATED}
+            resolve_params(self.base, **given)  # checked now, not in the worker
+            return AUTO_PRESET, given
+        return resolve_params(self.base, **self.params), {}

@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QSize, Qt, QTimer
 from qtpy.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QScrollArea,
                             QVBoxLayout, QWidget)
 from superqt import QCollapsible
 
+from ..api import AUTO_BASE
 from ..background import Outcome, Progress
-from ..calibrate import Calibration
+from ..calibrate import CALIBRATED, Calibration
 from .auto_panel import Calibrator
 from ..params import resolve_params
 from ..presets import PRESETS, Preset, get_preset
@@ -29,10 +29,10 @@ from .controls import ParamControls
 from .layer_picker import LayerPicker
 from .preset_box import AUTO, CUSTOM, PresetBox
 from .lifecycle import StopsWithNapari
-from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_step
+from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_plane
 from .residual import toggle_residual
 from .run_panel import RunPanel
-from .state import RunStatus, WidgetSettings
+from .state import RunStatus, WidgetSettings, label_after_edit
 from .model_panel import ModelPanel
 from .preview_panel import PreviewPanel
 from .runner import Runner
@@ -61,9 +61,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
         #: The user's choices as data (evented); the controls write it.
         self.state = WidgetSettings()
         self._build()
-        self._on_layer_changed()
         self._restore()
-        self.preview.schedule()
+        self._on_layer_changed()
 
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -91,6 +90,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         preset_row.addWidget(self.preset_combo, 1)
         preset_row.addWidget(self.auto_button)
         form.addRow("Microscope", preset_row)
+        form.addRow(self.calibrator.note)
         adv = QWidget()
         adv_form = QFormLayout(adv)
         adv_form.setContentsMargins(0, 0, 0, 0)
@@ -140,7 +140,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.device_combo.currentTextChanged.connect(self._on_value_changed)
         self.scope_combo.currentTextChanged.connect(self._on_value_changed)
         self.picker.changed.connect(self._on_layer_changed)
-        self.picker.data_changed.connect(self._on_data)
+        self.picker.data_changed.connect(self._on_layer_changed)  # new data, as a new layer
         self.layer = self.picker.layer
         view_links = [(_camera(self.viewer).events.center, self.preview.schedule),
                       (self.viewer.dims.events.current_step, self.preview.schedule)]
@@ -148,7 +148,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
             emitter.connect(callback)
         self.destroyed.connect(lambda *_: _disconnect(view_links))
         self.preview.check.toggled.connect(self._on_value_changed)
-        self.auto_button.clicked.connect(self.auto)
+        self.auto_button.clicked.connect(lambda: self.auto())
         self.calibrator.calibrated.connect(self._apply_calibration)
         self.denoise_button.clicked.connect(self.start_denoise)
         self.cancel_button.clicked.connect(self.cancel)
@@ -195,8 +195,11 @@ class FM2SWidget(StopsWithNapari, QWidget):
                 "threads": choose_threads(None, reserve=1)}
 
     def _apply_preset(self, name: str) -> None:
-        """Fill the controls from the preset."""
-        self._set_controls(get_preset(name))
+        """Fill the controls from the preset; auto: calibrate on the plane on display."""
+        if name == AUTO:
+            self.calibrator.key = None  # again, even on the same layer
+            self.auto(automatic=True)
+        self._set_controls(get_preset(AUTO_BASE if name == AUTO else name))
 
     def _set_controls(self, source: Preset | dict[str, Any]) -> None:
         self._loading = True
@@ -209,9 +212,9 @@ class FM2SWidget(StopsWithNapari, QWidget):
     def _on_value_changed(self, *_: Any) -> None:
         if self._loading:
             return
-        if self.sender() is not None and self.sender() in self.controls.widgets.values() \
-                and self.preset_combo.currentText() != CUSTOM:
-            self.preset_combo.label(CUSTOM)  # a parameter moved by hand: no longer the preset's values
+        name, label = self.controls.name_of(self.sender()), self.preset_combo.currentText()
+        if name is not None and label_after_edit(label, name) != label:
+            self.preset_combo.label(CUSTOM)  # moved by hand: no longer the preset's values
         self._sync()
         self.preview.schedule()
 
@@ -227,21 +230,30 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._save_timer.start()
 
     # ---- auto -----------------------------------------------------------------------------
-    def auto(self) -> None:
-        """Calibrate the controls on the plane on display (in a thread)."""
+    def auto(self, automatic: bool = False) -> None:
+        """Calibrate the controls on the plane on display (in a thread).  ``automatic``:
+        the auto label's own look at a layer it has not calibrated (quiet, once a layer)."""
         layer = self.layer()
         problem = "Select an image layer first." if layer is None else _unsuitable(layer)
-        if problem is not None:
-            show_error(f"FM2S: {problem}")
+        key = None if layer is None else (id(layer), id(layer.data))
+        if automatic and (key == self.calibrator.key or self.preset_combo.currentText() != AUTO):
             return
-        assert layer is not None
-        self.calibrator.start(np.asarray(self._plane(layer)[1]))
+        if layer is not None and problem is None:
+            self.calibrator.start(view_plane(layer, self.viewer.dims.point)[1], key, automatic)
+        elif not automatic:
+            show_error(f"FM2S: {problem}")
 
-    def _apply_calibration(self, cal: Calibration) -> None:
-        """Set the preset (white or correlated template) and the controls from ``cal``."""
-        self._set_controls(cal.preset)
-        self.preset_combo.label(AUTO, "widefield" if cal.preset.corr > 0 else "confocal")
-        self.run_status.message = self.calibrator.summary()
+    def _apply_calibration(self, cal: Calibration, automatic: bool) -> None:
+        """Label auto and show the calibrated values (unrounded); coming from a preset, the
+        others are auto's base preset's.  An automatic one only while the label is auto."""
+        was_auto = self.preset_combo.currentText() == AUTO
+        if automatic and not was_auto:
+            return
+        self.preset_combo.label(AUTO, AUTO_BASE)
+        base = {} if was_auto else get_preset(AUTO_BASE).as_dict()
+        self._set_controls({**base, **{k: getattr(cal.preset, k) for k in CALIBRATED}})
+        if not self.running:
+            self.run_status.message = self.calibrator.summary()
 
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -254,17 +266,15 @@ class FM2SWidget(StopsWithNapari, QWidget):
         save_settings(self.settings())
 
     def _restore(self) -> None:
+        """The saved settings (a preset once chosen stays chosen); none: auto."""
         saved = load_settings()
-        name, base = saved.get("preset"), saved.get("base")
-        if isinstance(name, str) and name in PRESETS:
-            self.preset_combo.setCurrentText(name)
-        elif isinstance(base, str) and base in PRESETS:
-            self.preset_combo.setCurrentText(base)
-        self._apply_preset(self.preset_combo.currentText())
-        if name in (AUTO, CUSTOM):
-            self.preset_combo.label(name)
+        name, base = (v if isinstance(v, str) else "" for v in
+                      (saved.get("preset", AUTO), saved.get("base")))
+        base = name if name in PRESETS else base if base in PRESETS else AUTO_BASE
+        self.preset_combo.label(name if name in (AUTO, CUSTOM) else base, base)
         self._loading = True
         try:
+            self.controls.set_values(get_preset(base))
             self.controls.set_values(saved)
             for combo, key in ((self.mode_combo, "mode"), (self.device_combo, "device"),
                                (self.scope_combo, "scope")):
@@ -278,12 +288,10 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.controls.show_mode(self.state.mode)
 
     # ---- layers ---------------------------------------------------------------------------
-    def _on_data(self) -> None:
-        self.preview.forget()
-        self.preview.schedule()
-
     def _on_layer_changed(self) -> None:
         self.preview.forget()
+        self.calibrator.forget()
+        self.auto(automatic=True)
         layer = self.layer()
         try:
             stack = bool(layer is not None and not layer.rgb and stack_axes(layer))
@@ -291,14 +299,6 @@ class FM2SWidget(StopsWithNapari, QWidget):
             stack = False
         self.scope_combo.setEnabled(stack)
         self.preview.schedule()
-
-    def _plane(self, layer: Image) -> tuple[tuple[int, ...], Any]:
-        """Index and data of the 2D plane on display (the last two axes)."""
-        data = layer.data
-        if data.ndim <= 2:
-            return (), data
-        index = tuple(view_step(layer, self.viewer.dims.point)[:-2])
-        return index, data[index]
 
     def _preview_request(self) -> Any:
         """For the preview: a message, or (cache key, plane, preset, centre of the view)."""
@@ -312,7 +312,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
             p = self.params()
         except ValueError as e:
             return f"Invalid setting: {e}"
-        index, plane = self._plane(layer)
+        index, plane = view_plane(layer, self.viewer.dims.point)
         world = np.asarray(self.viewer.dims.point, dtype=float)
         world[-2:] = _camera(self.viewer).center[-2:]
         y, x = layer.world_to_data(world)[-2:]
@@ -327,7 +327,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
         problem = "Select an image layer first." if layer is None else _unsuitable(layer)
         if problem is None:
             try:
-                p = self.params()
+                self._sync()
+                p, extra = self.state.run_preset()
                 job = layer_job(layer, self.viewer.dims.point,
                                 plane_only=self.scope_combo.currentIndex() == 1)
             except ValueError as e:
@@ -337,9 +338,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
             return
         assert layer is not None
         self.save()
-        options = self.run_options()
-        if self.models.model is not None:
-            options["model"] = self.models.model
+        model = self.models.model  # a saved model brings its own parameters
+        options = {**self.run_options(), **(extra if model is None else {"model": model})}
         self._job = (layer.name, _layer_properties(layer), job)
         self.runner.start(job.image, p, f"FM2S: {layer.name}", axes=job.axes, **options)
         self.loss_plot.reset()
