@@ -117,3 +117,26 @@ def test_sigterm_leaves_no_partial_file(tmp_path):
     assert p.returncode == 130, err
     assert "Traceback" not in err
     assert os.listdir(tmp_path) == ["in.tif"]
+
+
+def test_spread_is_written_beside_each_output(tmp_path, noisy_small):
+    """--spread: OUT.spread.tif (float32, the result's shape, the API's values); an RGB
+    input's spread is a float image with one channel per sample (issue 18)."""
+    from napari_fm2s import denoise
+
+    tifffile.imwrite(tmp_path / "g.tif", noisy_small)
+    rgb = np.stack([noisy_small, noisy_small[::-1], noisy_small[:, ::-1]], -1)
+    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb")
+    assert main(["denoise", str(tmp_path / "g.tif"), str(tmp_path / "c.tif"), "-o",
+                 str(tmp_path / "out"), "--spread", *SMALL]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["c_fm2s.spread.tif", "c_fm2s.tif", "g_fm2s.spread.tif", "g_fm2s.tif"]
+    spread = tifffile.imread(tmp_path / "out" / "g_fm2s.spread.tif")
+    _, want = denoise(noisy_small, samples=2, steps_per_sample=2, fast_steps=10,
+                      return_spread=True)
+    assert spread.dtype == np.float32 and spread.shape == noisy_small.shape
+    np.testing.assert_allclose(spread, want, atol=1e-4)
+    with tifffile.TiffFile(tmp_path / "out" / "c_fm2s.spread.tif") as f:
+        data = f.asarray()
+        assert data.dtype == np.float32 and f.pages[0].photometric != 2  # not RGB
+    assert sorted(data.shape) == sorted(rgb.shape) and data.max() > 0

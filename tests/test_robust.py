@@ -243,11 +243,11 @@ def test_inference_retries_in_smaller_tiles_with_the_same_result(monkeypatch):
     whole = inference.apply(net, raw)
     real, calls = inference._run, []
 
-    def flaky(n, x, device):
+    def flaky(n, x, device, *args):
         calls.append(x.shape)
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(n, x, device)
+        return real(n, x, device, *args)
 
     monkeypatch.setattr(inference, "_run", flaky)
     out = inference.apply(net, raw, tile=1024)
@@ -258,11 +258,11 @@ def test_inference_retries_in_smaller_tiles_with_the_same_result(monkeypatch):
 def test_oom_warning_reaches_the_widget_channel(monkeypatch):
     real, calls = inference._run, []
 
-    def flaky(n, x, device):
+    def flaky(n, x, device, *args):
         calls.append(1)
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(n, x, device)
+        return real(n, x, device, *args)
 
     monkeypatch.setattr(inference, "_run", flaky)
     notes = []

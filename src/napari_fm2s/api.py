@@ -31,7 +31,8 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
             progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
             scheduler: Any = None, model: Any = None, save_model: Any = None,
             on_params: Optional[Callable[[Preset, str], None]] = None,
-            threads: Optional[int] = None, **overrides: Any) -> Any:
+            threads: Optional[int] = None, return_spread: bool = False,
+            **overrides: Any) -> Any:
     """Denoise a fluorescence image or stack with FM2S, trained on the data itself.
 
     Args:
@@ -64,12 +65,18 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
             ``model``) and the mode the run uses, before it starts (e.g. for provenance).
         threads: CPU threads for this run; ``None``: ``$FM2S_THREADS``, else the cores this
             process may use (:mod:`napari_fm2s.threads`).
+        return_spread: also return the spread of the ensemble the result averages: per
+            pixel, the standard deviation of the network's four flipped applications
+            (input units, float32, the result's shape; 0 for copied channels and in paper
+            mode).  High where the answer depends on the image's orientation, i.e. where
+            the network is unsure of structure; not a calibrated error bar.
         **overrides: any of ``napari_fm2s.params.TUNABLE`` (k_g, k_p, lam_p, stride, ...).
 
     Returns:
         float32 in the input's intensity units, shape and axis order: a numpy array, or
         for lazy input a lazy dask array (trained already; computing it runs inference
-        chunk by chunk).
+        chunk by chunk).  With ``return_spread``: ``(result, spread)`` (lazy: computing
+        the spread runs inference again).
 
     Raises:
         ValueError: a bad input or setting, with what to do; ``DenoiseCancelled``.
@@ -95,7 +102,8 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
                      on_params=on_params)
     with thread_policy(threads):
         return run(image, p, axes, ctx, per_plane=per_plane, model=model,
-                   save_model=save_model, auto=auto, offset=offset, keep=keep)
+                   save_model=save_model, auto=auto, offset=offset, keep=keep,
+                   spread=bool(return_spread))
 
 
 def _check_offset(offset: Any) -> float:

@@ -44,6 +44,12 @@ class Settings:
     model: Any = None  # a saved model (FM2SModel, loaded once) to apply instead of training
     save_model: Optional[str] = None  # where to save the trained model (one input only)
     threads: Optional[int] = None  # CPU threads (None: $FM2S_THREADS, else usable cores)
+    spread: bool = False  # also write the spread of the flip ensemble (spread_path)
+
+
+def spread_path(dst: Path) -> Path:
+    """Where ``--spread`` writes the spread of ``dst``: ``out.tif`` -> ``out.spread.tif``."""
+    return dst.with_name(f"{dst.name[:-len(dst.suffix)]}.spread{dst.suffix}")
 
 
 def _is_input(p: Path) -> bool:
@@ -176,14 +182,21 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                          model=settings.model, save_model=settings.save_model,
                          on_params=lambda p, mode: made.update(
                              provenance(p, mode, source=src.name)),
-                         threads=settings.threads, **settings.overrides)
-        if dst.suffix.lower() == ZARR_SUFFIX:
-            write_zarr_atomic(dst, result, ome=opened.ome, zarr_format=opened.zarr_format,
-                              name=dst.name, scheduler=scheduler, progress=write_progress,
-                              description=made)
-        else:
-            write_tiff_atomic(dst, result, axes=axes, scheduler=scheduler,
-                              progress=write_progress, meta=opened.meta, description=made)
+                         threads=settings.threads, return_spread=settings.spread,
+                         **settings.overrides)
+        # the spread first: the result's file is the sign that the job is done
+        outputs = [(spread_path(dst), result[1], "spread of the flip ensemble (input units)"),
+                   (dst, result[0], None)] if settings.spread else [(dst, result, None)]
+        for path, data, what in outputs:
+            desc = made if what is None else {**made, "content": what}
+            if path.suffix.lower() == ZARR_SUFFIX:
+                write_zarr_atomic(path, data, ome=opened.ome, zarr_format=opened.zarr_format,
+                                  name=path.name, scheduler=scheduler,
+                                  progress=write_progress, description=desc)
+            else:  # a spread is float data: RGB samples become channels
+                ax = axes if what is None or "C" in axes else str(axes).replace("S", "C")
+                write_tiff_atomic(path, data, axes=ax, scheduler=scheduler,
+                                  progress=write_progress, meta=opened.meta, description=desc)
     finally:
         opened.close()
 

@@ -81,7 +81,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes, offset=args.offset,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
                     overrides=overrides, model=model, save_model=args.save_model,
-                    threads=args.threads)
+                    threads=args.threads, spread=args.spread)
 
 
 def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the trained model (.fm2s.safetensors) to apply to other images")
     d.add_argument("--model", default=None, metavar="PATH",
                    help="apply a model saved with --save-model instead of training")
+    d.add_argument("--spread", action="store_true",
+                   help="also write the spread of the flip ensemble (per pixel, the std of "
+                        "the network's 4 mirrored applications, input units; where it is "
+                        "unsure, not a calibrated error) to OUT.spread.tif beside each output")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_param_flags(d)
     d.set_defaults(func=_denoise_cmd)

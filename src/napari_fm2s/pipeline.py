@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -21,12 +20,13 @@ from .axes import Layout, channel_like_stack, check_axes, check_guessed_plane, g
 from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_plane_size, \
     check_values
 from .hooks import ProgressFn
-from .inference import INFERENCE_TILE, apply
+from .inference import INFERENCE_TILE
 from .intensity import IntensityMap, map_for_range, robust_or_plain, robust_range
-from .lazy import as_dask, is_lazy, load, map_planes, robust_plane_ranges, stats
+from .lazy import as_dask, is_lazy, load, robust_plane_ranges, stats
 from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
+from .planes import infer
 from .calibrate import calibrate, calibration_side, window
 from .presets import Preset
 from .runtime import RunContext, default_mode
@@ -208,22 +208,6 @@ def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress
         ch.nets.append(fit_on([ch.maps[i].to_unit(raw)]))
 
 
-def _denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
-                   nets: list[FM2SNet], maps: list[IntensityMap],
-                   cancelled: Callable[[], bool]) -> np.ndarray:
-    """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``.
-
-    Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
-    out = np.empty(block.shape, np.float32)
-    for local in np.ndindex(block.shape[:-2]):
-        glob = tuple(a + b for a, b in zip(first, local))
-        i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
-        net, imap = nets[i % len(nets)], maps[i % len(maps)]
-        unit = apply(net, imap.to_unit(block[local]), tile=INFERENCE_TILE, cancelled=cancelled)
-        out[local] = imap.from_unit(unit)
-    return out
-
-
 def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, lazy: bool,
                 ctx: RunContext) -> None:
     net, saved = model.net_for(k, n)
@@ -236,7 +220,7 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
         *, per_plane: bool = False, model: Optional[FM2SModel] = None,
         save_model: Any = None, auto: bool = False, offset: Optional[float] = None,
-        keep: Optional[dict] = None) -> Any:
+        keep: Optional[dict] = None, spread: bool = False) -> Any:
     """Denoise ``image`` (any kind, see the module docstring) with the resolved preset ``p``.
 
     ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`); axes not given (a
@@ -248,7 +232,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     input (trained already; computing it runs inference chunk by chunk).  ``auto``
     calibrates each channel's preset (:func:`_channel_preset`; ``p`` gives what auto does
     not choose, ``keep`` the user's values); ``offset`` is the camera's black level in
-    input units (the Poisson part of the injection acts above it).
+    input units (the Poisson part of the injection acts above it).  ``spread``: return
+    (result, spread) (:func:`napari_fm2s.planes.infer`).
     """
     ctx = RunContext() if ctx is None else ctx
     if model is not None and (per_plane or save_model is not None):
@@ -322,7 +307,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
                           dtype=str(np.dtype(dtype)), axes=ax, shape=layout.shape,
                           channel_names=[layout.channel_name(ch.index) or "image"
                                          for ch in todo]), save_model)
-    return _infer(channels, work, layout, lazy, ctx)
+    return infer(channels, work, layout, lazy, ctx.cancelled, spread)
 
 
 def _reported(trained: list[_Channel], p: Preset, layout: Layout) -> Preset:
@@ -337,36 +322,3 @@ def _reported(trained: list[_Channel], p: Preset, layout: Layout) -> Preset:
     return first.with_overrides(description=" | ".join(
         f"{layout.channel_name(ch.index)}: {ch.preset.description}" for ch in trained
         if ch.preset is not None))
-
-
-def _infer(channels: list[_Channel], work: Any, layout: Layout, lazy: bool,
-           ctx: RunContext) -> Any:
-    """Each channel's planes through its networks (copies for alpha / constant channels),
-    back in the input's axis order."""
-    nch = len(layout.channel)
-    stack_shape = tuple(work.shape[nch:-2])
-    out = None if lazy else np.empty(work.shape, np.float32)
-    results = []
-    for ch in channels:
-        if not ch.nets:  # alpha sample or constant channel
-            res = ch.data.astype(np.float32)
-        elif lazy:
-            res = map_planes(ch.data, partial(_denoise_block, stack_shape=stack_shape,
-                                              nets=ch.nets, maps=ch.maps,
-                                              cancelled=ctx.cancelled))
-        else:
-            ctx.raise_if_cancelled()
-            res = _denoise_block(np.asarray(ch.data), (0,) * len(stack_shape), stack_shape,
-                                 ch.nets, ch.maps, ctx.cancelled)
-        if out is not None:
-            out[ch.index] = res
-        else:
-            results.append(res)
-    inverse = list(np.argsort(layout.order))
-    if out is not None:
-        return out.transpose(inverse)
-    import dask.array as da
-
-    joined = da.stack(results).reshape(work.shape[:nch] + results[0].shape) if nch \
-        else results[0]
-    return joined.transpose(inverse)
