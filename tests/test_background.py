@@ -22,6 +22,20 @@ def test_progress_then_the_same_result_as_denoise(noisy_small):
                                                          **FAST))
 
 
+def test_spread_comes_back_realized_beside_the_same_result(noisy_small):
+    da = pytest.importorskip("dask.array")
+    lazy = da.from_array(np.stack([noisy_small] * 2), chunks=(1, 64, 64))
+    kw = dict(axes="TYX", mode="fast", **FAST)
+    outcome = run_denoise(lazy, "confocal", cancel=threading.Event(), return_spread=True, **kw)
+    assert isinstance(outcome.image, np.ndarray) and isinstance(outcome.spread, np.ndarray)
+    result, spread = denoise(lazy, "confocal", return_spread=True, **kw)
+    np.testing.assert_array_equal(outcome.image, np.asarray(result))
+    np.testing.assert_array_equal(outcome.spread, np.asarray(spread))
+    assert outcome.spread.max() > 0
+    assert run_denoise(noisy_small, "confocal", cancel=threading.Event(), mode="paper",
+                       **FAST).spread is None
+
+
 def test_reports_are_throttled_but_lose_no_step(noisy_small):
     items: list[Progress] = []
     run_denoise(noisy_small, cancel=threading.Event(), report=items.append,

@@ -72,4 +72,4 @@ def test_widget_settings_as_data_round_trip():
     assert changed == ["mode", "params"]
     assert s.as_json() == {"k_g": 1.0, "preset": "auto (calibrated)", "base": "confocal",
                            "mode": "paper", "device": "auto", "scope": "whole layer",
-                           "preview": True}
+                           "preview": True, "spread": False}

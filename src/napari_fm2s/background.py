@@ -50,6 +50,7 @@ class Outcome:
     error: Optional[BaseException] = None
     model: Any = None  # the trained FM2SModel (None when a saved model was applied)
     trained: bool = False  # a result trained here (its model may be None: a blank channel)
+    spread: Any = None  # with ``return_spread``: the flip ensemble's spread, realized too
 
     @property
     def message(self) -> str:
@@ -134,7 +135,8 @@ def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event
     ``report`` gets a :class:`Progress` at most every ``interval`` seconds while training
     (and a last one at the end).  Errors and cancellation are returned in the
     :class:`Outcome`, never raised.  The trained model comes back in ``Outcome.model``
-    (None when a constant channel was copied: such a run has no model to keep).
+    (None when a constant channel was copied: such a run has no model to keep); with
+    ``return_spread=True`` the spread in ``Outcome.spread``, realized like the result.
     """
     reporter = _Reporter(report, interval)
     kept: dict[str, Any] = {}
@@ -144,7 +146,9 @@ def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event
     logger = logging.getLogger("napari_fm2s")
     logger.addHandler(notes)
     try:
-        image = realize(denoise(image, preset, cancel=cancel, progress=reporter, **kwargs))
+        out = denoise(image, preset, cancel=cancel, progress=reporter, **kwargs)
+        image, spread = out if kwargs.get("return_spread") else (out, None)
+        image, spread = realize(image), realize(spread)
     except DenoiseCancelled:
         return Outcome(cancelled=True)
     except Exception as e:  # handed to the caller as an Outcome
@@ -152,4 +156,5 @@ def run_denoise(image: Any, preset: Any = "confocal", *, cancel: threading.Event
     finally:
         logger.removeHandler(notes)
         reporter.flush()
-    return Outcome(image=image, model=kept.get("model"), trained=kwargs.get("model") is None)
+    return Outcome(image=image, model=kept.get("model"), trained=kwargs.get("model") is None,
+                   spread=spread)

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 class LayerPicker(QObject):
     """A combo box of the viewer's image layers; ``changed()`` when the pick or its data
-    changes.  A newly added image layer is picked (not FM2S's own results and residuals)
-    unless ``hold()`` says a run is going."""
+    changes.  A newly added image layer is picked (not FM2S's own results, spreads and
+    residuals) unless ``hold()`` says a run is going."""
 
     changed = Signal()
     data_changed = Signal()
@@ -60,7 +60,7 @@ class LayerPicker(QObject):
         self._watch(layer)
         self.refresh()
         if isinstance(layer, Image) and not self._hold() and layer in self._layers \
-                and "(FM2S)" not in layer.name:  # not our own results and residuals
+                and "(FM2S" not in layer.name:  # not our own results, spreads, residuals
             self.combo.setCurrentIndex(self._layers.index(layer))
 
     def _watch(self, layer: Any) -> None:

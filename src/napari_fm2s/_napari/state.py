@@ -90,7 +90,8 @@ class RunStatus:
 @dataclass
 class WidgetSettings:
     """What the user chose: the preset label (a preset name, :data:`AUTO` or :data:`CUSTOM`)
-    over its base preset, every parameter of the table, mode, device, scope, preview.
+    over its base preset, every parameter of the table, mode, device, scope, preview,
+    and whether Denoise also adds the spread layer.
     The widget writes it; the save timer and the mode-dependent controls subscribe;
     ``widget.json`` is :meth:`as_json`.  A fresh one is auto, as ``denoise()``'s default."""
 
@@ -101,10 +102,18 @@ class WidgetSettings:
     device: str = "auto"
     scope: str = "whole layer"
     preview: bool = True
+    spread: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {**self.params, "preset": self.preset, "base": self.base, "mode": self.mode,
-                "device": self.device, "scope": self.scope, "preview": self.preview}
+                "device": self.device, "scope": self.scope, "preview": self.preview,
+                "spread": self.spread}
+
+    def spread_for(self, model: Any = None) -> bool:
+        """Whether Denoise asks for the spread: switched on, and a run whose network is
+        applied mirrored (not paper mode, nor a loaded paper-mode ``model``)."""
+        mode = self.mode if model is None else model.mode
+        return self.spread and mode != "paper"
 
     def run_preset(self) -> tuple[str | Preset, dict[str, Any]]:
         """What Denoise passes to ``denoise()``: the preset and keyword overrides.

@@ -29,7 +29,8 @@ from .controls import ParamControls
 from .layer_picker import LayerPicker
 from .preset_box import AUTO, CUSTOM, PresetBox
 from .lifecycle import StopsWithNapari
-from .layer_job import LayerJob, contrast_limits, layer_job, place, stack_axes, view_plane
+from .layer_job import LayerJob, layer_job, stack_axes, view_plane
+from .spread_layer import add_results
 from .residual import toggle_residual
 from .run_panel import RunPanel
 from .state import RunStatus, WidgetSettings, label_after_edit
@@ -102,7 +103,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.advanced.addWidget(adv)
 
         self.run_status = RunStatus()
-        self.run_panel = RunPanel(self.run_status)
+        self.run_panel = RunPanel(self.run_status, self.state)
         rp = self.run_panel
         self.denoise_button, self.cancel_button = rp.denoise_button, rp.cancel_button
         self.loss_plot, self.status = rp.loss_plot, rp.message
@@ -282,6 +283,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
                     combo.setCurrentText(saved[key])
             if isinstance(saved.get("preview"), bool):
                 self.preview.check.setChecked(saved["preview"])
+            self.state.spread = saved.get("spread") is True
         finally:
             self._loading = False
         self._sync()
@@ -339,7 +341,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
         assert layer is not None
         self.save()
         model = self.models.model  # a saved model brings its own parameters
-        options = {**self.run_options(), **(extra if model is None else {"model": model})}
+        options = {**self.run_options(), **(extra if model is None else {"model": model}),
+                   "return_spread": self.state.spread_for(model)}
         self._job = (layer.name, _layer_properties(layer), job)
         self.runner.start(job.image, p, f"FM2S: {layer.name}", axes=job.axes, **options)
         self.loss_plot.reset()
@@ -376,11 +379,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
             text = f"FM2S could not denoise '{source}': {outcome.message}"
             show_error(text)
         else:
-            result, props = place(outcome.image, lj, properties)
-            self.viewer.add_image(result, name=lj.name, contrast_limits=contrast_limits(result),
-                                  **props)
+            text = add_results(self.viewer, lj, outcome, properties, self.state)
             self._done = (lj, outcome.image, properties)
-            text = f"Added '{lj.name}'. Residual shows what was removed."
         self.run_panel.residual_button.setEnabled(self._done is not None)
         self.run_status.end(outcome, text)
 
