@@ -19,14 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DEFAULT_DATA, PAPER_3407, append_json, find_images, load_json, score  # noqa: E402
 
-from napari_fm2s import denoise  # noqa: E402
+from napari_fm2s import denoise  # noqa: E402  (before torch: sets OMP_WAIT_POLICY=PASSIVE)
 from napari_fm2s.noise import median_target  # noqa: E402
 from napari_fm2s.presets import get_preset  # noqa: E402
+
+import torch  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
