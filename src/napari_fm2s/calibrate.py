@@ -27,22 +27,23 @@ import torch
 from scipy.ndimage import median_filter, uniform_filter
 from scipy.optimize import nnls
 
-from .measure import (BINS, FLAT_FRACTION, MEASURE_FILTER, MIN_BIN_PIXELS, NoiseCurve,
-                      NoiseEstimate, estimate_noise, measure, noise_corr, residual_response)
+from .measure import (ANISOTROPY, BINS, CORR_ON, FLAT_FRACTION, MEASURE_FILTER,
+                      MIN_BIN_PIXELS, NoiseCurve, NoiseEstimate, estimate_noise, measure,
+                      noise_corr, residual_response)
+from .intensity import IntensityMap
 from .noise import median_target, inject, region_means
 from .presets import Preset
 
-__all__ = ["BINS", "FLAT_FRACTION", "MEASURE_FILTER", "MIN_BIN_PIXELS", "NoiseCurve",
+__all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
+           "MIN_BIN_PIXELS", "NoiseCurve",
            "NoiseEstimate", "estimate_noise", "measure", "noise_corr", "residual_response",
-           "Calibration", "calibrate", "auto_preset", "auto_calibration", "is_auto"]
+           "Calibration", "calibrate", "auto_preset", "auto_calibration", "is_auto",
+           "describe", "noise_estimate"]
 
 #: Calibration looks at most at this many pixels per side of a plane (a centred window),
 #: and at most at CALIBRATION_PIXELS pixels over all the planes pooled.
 CALIBRATION_SIDE = 512
 CALIBRATION_PIXELS = 2 * 512 * 512
-#: Noise whose lag-1 correlation reaches this is treated as correlated: coloured
-#: injection and the wide median window (as the WideField presets use).
-CORR_ON = 0.25
 #: Median window for white and for correlated noise.
 FILTER_WHITE, FILTER_CORRELATED = 3, 11
 #: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
@@ -76,7 +77,7 @@ def over_injection(est: NoiseEstimate) -> float:
     ``cap`` 3 for white noise and 2.3 for correlated noise (the WideField avg1 preset
     injects 0.8-3x where most of its pixels lie, less than the others' 3-5x).
     """
-    cap = FACTOR_MAX_CORRELATED if est.corr >= CORR_ON else FACTOR_MAX
+    cap = FACTOR_MAX_CORRELATED if est.correlated else FACTOR_MAX
     return float(np.clip(est.std_at_median / FACTOR_STD, FACTOR_MIN, cap))
 
 
@@ -139,6 +140,12 @@ def _match(real: NoiseCurve, syn: NoiseCurve) -> tuple[np.ndarray, np.ndarray, n
     return real.variance[ri], syn.variance[si], real.count[ri].astype(float)
 
 
+def noise_estimate(image: np.ndarray | Sequence[np.ndarray], stride: int) -> NoiseEstimate:
+    """The noise of one plane or of several pooled, measured on the windows
+    :func:`calibrate` measures (a saved auto model's guard reads it, see pipeline)."""
+    return estimate_noise(_pooled(image, stride))
+
+
 def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] = None,
               seed: int = 0, base: Optional[Preset] = None, iterations: int = 2,
               black: Optional[float] = None) -> Calibration:
@@ -159,13 +166,15 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     x = _pooled(image, stride)
     est = estimate_noise(x)
     real = est.curve
-    correlated = est.corr >= CORR_ON
-    template = get_preset("widefield" if correlated else "confocal")
+    template = get_preset("widefield" if est.correlated else "confocal")
     base = template if base is None else base
     blk = 0.0 if black is None else float(black)
+    cy, cx = est.corr_yx if est.anisotropic else (None, None)  # row / column noise
+    corr = (est.corr_yx[0] + est.corr_yx[1]) / 2 if est.anisotropic else est.corr
     p = base.with_overrides(
         name="auto", filter_size=template.filter_size, channels=template.channels,
-        fast_steps=template.fast_steps, corr=est.corr if correlated else 0.0, black=blk,
+        fast_steps=template.fast_steps, corr=corr if est.correlated else 0.0, black=blk,
+        corr_y=cy, corr_x=cx,
         source="calibrated from the image (napari_fm2s.calibrate)",
         description="Calibrated from the image (preset='auto')")
     f = over_injection(est) if factor is None else float(factor)
@@ -213,6 +222,21 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
         c = c * ratio
     assert syn is not None
     return Calibration(p, est, f, real, syn)
+
+
+def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
+    """One line: the calibrated values (unrounded) and the camera model in input units."""
+    off = (q.black if given else est.offset) * imap.scale + imap.offset
+    lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
+    cy, cx = est.corr_yx
+    rows = "" if q.corr_y is None else \
+        f" (line noise along {'x, within rows' if cx > cy else 'y, within columns'}: injected so)"
+    return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
+            f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
+            f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
+            f"k_p {q.k_p!r}, "
+            f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
+            f"{q.channels}")
 
 
 def is_auto(preset: object) -> bool:

@@ -13,9 +13,10 @@ The rule (also in README.md):
   background-subtracted data with negative values is shifted so that its most
   negative value maps to 0, which keeps the noise around the background intact.
 
-``min`` and ``max`` are robust (:func:`robust_range`): a pixel brighter (darker) than all
-8 of its neighbours counts only as bright (dark) as its brightest (darkest) neighbour, so
-one hot pixel at 65535 in a 12-bit image does not make it 16-bit.  :meth:`IntensityMap.to_unit`
+``min`` and ``max`` are robust (:func:`robust_range`): a pixel more than twice as bright
+as all 8 of its neighbours (darker than all of them) counts only as bright (dark) as its
+brightest (darkest) neighbour, so one hot pixel at 65535 in a 12-bit image does not make
+it 16-bit, while the peak of a sharp spot counts in full.  :meth:`IntensityMap.to_unit`
 replaces the pixels that fall outside [0, 1] (such outliers) by the median of their 3x3
 neighbourhood, as the median training target does, and clips to [0, 1].
 
@@ -56,14 +57,19 @@ def capped(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x`` (..., Y, X) with each pixel capped to the range of its 8 neighbours in the
     plane: (raised to the darkest neighbour, lowered to the brightest), float64.
 
-    Works on any block with a halo of one pixel (image borders have fewer neighbours)."""
+    A pixel at most twice as bright as its brightest (non-negative) neighbour is not
+    lowered: the peak of a sharp spot on a low-noise image is no hot pixel, and capping it
+    would put it above the full scale, where :meth:`IntensityMap.to_unit` replaces it by
+    its median.  Works on any block with a halo of one pixel (image borders have fewer
+    neighbours)."""
     f = np.asarray(x, dtype=np.float64)
     ring = np.ones((3, 3), bool)
     ring[1, 1] = False
     ring = ring.reshape((1,) * (f.ndim - 2) + (3, 3))
     up = maximum_filter(f, footprint=ring, mode="constant", cval=-np.inf)
     down = minimum_filter(f, footprint=ring, mode="constant", cval=np.inf)
-    return np.maximum(f, down), np.minimum(f, up)
+    hot = f - up > np.maximum(up, 0.0)
+    return np.maximum(f, down), np.where(hot, up, f)
 
 
 def robust_range(x: np.ndarray) -> tuple[float, float]:
@@ -71,9 +77,9 @@ def robust_range(x: np.ndarray) -> tuple[float, float]:
 
     Each pixel is capped to the range of its 8 neighbours before taking the min and max
     (:func:`capped`): a lone hot (or cold) pixel counts as its brightest (darkest)
-    neighbour, while any feature of two or more pixels, e.g. a saturated spot, counts in
-    full.  Falls back to the plain range when the capped one is empty (e.g. one non-zero
-    pixel).
+    neighbour, while a spot's peak and any feature of two or more pixels, e.g. a
+    saturated spot, count in full.  Falls back to the plain range when the capped one is
+    empty (e.g. one non-zero pixel).
     """
     x = np.asarray(x)
     lo, hi = float(np.min(x)), float(np.max(x))

@@ -90,30 +90,50 @@ def load(arrays: list[Any], lazy: bool, scheduler: Any) -> list[np.ndarray]:
     return [np.asarray(a) for a in arrays]
 
 
-def _chunked(sub: Any) -> Any:
-    """Stack axes in chunks of one plane; Y/X chunks kept unless tiny or huge."""
+def _chunked(sub: Any, halo: int = 0) -> Any:
+    """Stack axes in chunks of one plane; Y/X chunks kept unless tiny or huge, and none
+    smaller than ``halo`` (the overlap reads only the neighbouring chunks)."""
     chunks: dict[int, Any] = {i: 1 for i in range(sub.ndim - 2)}
     for ax in (sub.ndim - 2, sub.ndim - 1):
         c = max(sub.chunks[ax])
         if not MIN_CHUNK <= c <= MAX_CHUNK:
             chunks[ax] = min(CHUNK, sub.shape[ax])
-    return sub.rechunk(chunks)
+    sub = sub.rechunk(chunks)
+    wider = {ax: _at_least(sub.chunks[ax], halo) for ax in (sub.ndim - 2, sub.ndim - 1)
+             if len(sub.chunks[ax]) > 1 and min(sub.chunks[ax]) < halo}
+    return sub.rechunk(wider) if wider else sub
 
 
-def map_planes(sub: Any, fn: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]) -> Any:
-    """Lazy float32 ``fn(block, first)`` over a (stack..., Y, X) dask array.
+def _at_least(chunks: tuple[int, ...], halo: int) -> tuple[int, ...]:
+    """Equal chunks of at least ``halo`` (the largest given) covering the axis, the last
+    one joined to the one before when shorter than ``halo``."""
+    n, size = sum(chunks), max(max(chunks), halo)
+    out = [size] * (n // size) + ([n % size] if n % size else [])
+    if len(out) > 1 and out[-1] < halo:
+        out[-2:] = [out[-2] + out[-1]]
+    return tuple(out)
 
-    ``fn`` gets each chunk with a halo of ``HALO`` pixels and the stack index of the
-    chunk's first plane, and returns the chunk's result (same shape).
+
+def map_planes(sub: Any, fn: Callable[..., np.ndarray], extra_halo: int = 0) -> Any:
+    """Lazy float32 ``fn(block, first, origin)`` over a (stack..., Y, X) dask array.
+
+    ``fn`` gets each chunk with a halo of ``HALO + extra_halo`` pixels, the stack index of
+    the chunk's first plane and the (y, x) of the block's first pixel in the plane, and
+    returns the chunk's result (same shape).
     """
     nd = sub.ndim
-    sub = _chunked(sub)
+    halo = HALO + extra_halo
+    sub = _chunked(sub, halo)
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in sub.chunks[-2:]]
 
     def block_fn(block: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
-        loc = block_info[0]["array-location"] if block_info else [(0, 0)] * nd
-        return fn(block, tuple(int(a) for a, _ in loc[:-2]))
+        if not block_info:
+            return fn(block, (0,) * (nd - 2), origin=(0, 0))
+        loc, where = block_info[0]["array-location"], block_info[0]["chunk-location"]
+        origin = tuple(int(s[k]) - halo if k else 0 for s, k in zip(starts, where[-2:]))
+        return fn(block, tuple(int(a) for a, _ in loc[:-2]), origin=origin)
 
     depth = {i: 0 for i in range(nd - 2)}
-    depth.update({nd - 2: HALO, nd - 1: HALO})
+    depth.update({nd - 2: halo, nd - 1: halo})
     return sub.map_overlap(block_fn, depth=depth, boundary="none", dtype=np.float32,
                            meta=np.empty((0,) * nd, np.float32))

@@ -28,6 +28,12 @@ BINS = 12
 MIN_BIN_PIXELS = 100
 #: Fraction of each intensity bin (lowest smoothed gradient) counted as flat.
 FLAT_FRACTION = 0.25
+#: Noise whose lag-1 correlation reaches this (on average, or along one axis) is treated
+#: as correlated: coloured injection and the wide median window (as the WideField presets).
+CORR_ON = 0.25
+#: Noise correlated along one axis this much more than along the other is anisotropic
+#: (row or column noise): injected with its own correlation along each axis.
+ANISOTROPY = 0.2
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,11 @@ def _in_plane(n: int) -> tuple[int, int, int]:
     return (1, n, n)
 
 
-def _lag1(z: np.ndarray, mask: np.ndarray, axis: int) -> float:
+def _lag(z: np.ndarray, mask: np.ndarray, axis: int, lag: int = 1) -> float:
+    """Correlation of ``z`` with itself ``lag`` pixels along ``axis``, on pairs in ``mask``."""
     a = [slice(None)] * z.ndim
     b = [slice(None)] * z.ndim
-    a[axis], b[axis] = slice(None, -1), slice(1, None)
+    a[axis], b[axis] = slice(None, -lag), slice(lag, None)
     za, zb = z[tuple(a)], z[tuple(b)]
     both = mask[tuple(a)] & mask[tuple(b)]
     if both.sum() < 10:
@@ -70,17 +77,20 @@ def varying(x: np.ndarray) -> np.ndarray:
 
 
 def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
-            bins: int = BINS) -> NoiseCurve:
+            bins: int = BINS, screen: Optional[bool] = None) -> NoiseCurve:
     """Residual variance against intensity and lag-1 correlation on flat pixels.
 
     ``image``: (Y, X) or (k, Y, X) planes pooled.  ``r = x - median3(x)``; intensity =
     the 5x5 mean of ``median3(x)``; a pixel is flat when the gradient of the image smoothed
     with a Gaussian (sigma 2) is among the lowest :data:`FLAT_FRACTION` of its intensity
     bin; constant areas are left out.  ``edges`` fixes the bins (to measure a synthetic
-    sample in the bins of the real image).
+    sample in the bins of the real image).  ``screen`` (default: when ``edges`` is None)
+    leaves out the bins whose flat pixels hold structure rather than noise
+    (:func:`structure_excess`).
     """
     x = np.asarray(image, dtype=np.float32)
     x = x[None] if x.ndim == 2 else x
+    screen = edges is None if screen is None else screen
     med = median_filter(x, _in_plane(MEASURE_FILTER), mode="reflect")
     r = x - med
     level = uniform_filter(med, _in_plane(5), mode="reflect")
@@ -99,11 +109,12 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
             edges = np.array([float(level.min()), float(level.max()) + 1e-6])
     edges = np.asarray(edges, dtype=float)
     which = np.digitize(level, edges) - 1  # bin i: edges[i] <= level < edges[i+1]
-    flat = np.zeros(x.shape, bool)
+    flat_bin = np.full(x.shape, -1, np.int16)  # the bin of each flat pixel
     z = np.zeros(x.shape, np.float32)
-    lv, var, cnt = [], [], []
+    lv, var, cnt, lags = [], [], [], []
     for i in range(edges.size - 1):
         sel = inner & (which == i)
+        lags.append((0.0, 0.0, 0.0, 0.0))
         if sel.sum() * FLAT_FRACTION < MIN_BIN_PIXELS:
             lv.append(np.nan), var.append(np.nan), cnt.append(0)
             continue
@@ -115,19 +126,47 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
             rr = rr[ok]
             v = float(np.var(rr))
         lv.append(float(level[keep].mean())), var.append(v), cnt.append(int(rr.size))
-        flat |= keep
+        flat_bin[keep] = i
         if v > 0:
             z[keep] = (r[keep] - rr.mean()) / np.sqrt(v)
-    flat &= np.abs(z) <= 6
-    corr = (_lag1(z, flat, 1), _lag1(z, flat, 2))
+            if screen:
+                ok = keep & (np.abs(z) <= 6)
+                lags[-1] = tuple(_lag(z, ok, axis, lag) for lag in (1, 2) for axis in (1, 2))
     good = np.isfinite(var) & (np.asarray(cnt) >= MIN_BIN_PIXELS) & (np.asarray(var) > 0)
+    if screen and good.any():
+        excess = np.array([structure_excess(*q) for q in lags])
+        noise_like = excess <= STRUCTURE_EXCESS
+        if not (good & noise_like).any():  # structure everywhere: the least of it
+            noise_like = excess == excess[good].min()
+        good &= noise_like
+    flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
+    corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     return NoiseCurve(np.asarray(lv)[good], np.asarray(var)[good], np.asarray(cnt)[good],
                       edges, corr)
 
 
+#: A bin whose residuals correlate at lag 2 this much more than noise would (given their
+#: lag-1 correlation) holds structure, not noise (:func:`structure_excess`).
+STRUCTURE_EXCESS = 0.15
+
+
+def structure_excess(l1y: float, l1x: float, l2y: float, l2x: float) -> float:
+    """How much the residuals' lag-2 correlation exceeds that of noise, mean over axes.
+
+    Camera noise, white or correlated by the sensor, decorrelates within a pixel or two:
+    its median residuals correlate at lag 2 at most ~+0.05 (white; correlated noise: less,
+    down to -0.15).  Fine structure that slipped into the flat pixels (spots on a
+    low-noise image) is smooth over several pixels: lag 1 and lag 2 both positive.  The
+    excess is the lag-2 correlation minus noise's (table :func:`residual_response`) for
+    the measured lag 1, each axis read alone."""
+    _, rr, _, rr2 = residual_response()
+    return float(np.mean([l2y - np.interp(l1y, rr, rr2), l2x - np.interp(l1x, rr, rr2)]))
+
+
 @lru_cache(maxsize=1)
-def residual_response() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(noise correlation, residual correlation, residual/noise variance) table.
+def residual_response() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(noise correlation, residual correlation, residual/noise variance, residual lag-2
+    correlation) table.
 
     :func:`measure` applied to flat Gaussian noise coloured with
     :func:`napari_fm2s.noise.colour_noise` at each correlation (fixed seed).
@@ -135,28 +174,66 @@ def residual_response() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rhos = np.linspace(0.0, MAX_CORR, 15)
     gen = torch.Generator().manual_seed(0)
     white = torch.randn((1, 1, 320, 320), generator=gen)
-    rr, kappa = [], []
+    rr, kappa, rr2 = [], [], []
     for rho in rhos:
         noise = colour_noise(white, float(rho))[0, 0].numpy()
         true_var = float(noise.var())
-        curve = measure(0.5 + 0.02 * noise / np.sqrt(true_var), bins=1)
+        x = 0.5 + 0.02 * noise / np.sqrt(true_var)
+        curve = measure(x, bins=1, screen=False)
         rr.append(curve.mean_corr)
         kappa.append(float(np.average(curve.variance, weights=curve.count)) / 0.02 ** 2)
-    return rhos, np.asarray(rr), np.asarray(kappa)
+        res = (x - median_filter(x, MEASURE_FILTER, mode="reflect"))[3:-3, 3:-3]
+        ok = np.ones(res.shape, bool)
+        rr2.append(float(np.mean([_lag(res, ok, 0, 2), _lag(res, ok, 1, 2)])))
+    return rhos, np.asarray(rr), np.asarray(kappa), np.asarray(rr2)
 
 
 def noise_corr(curve: NoiseCurve) -> float:
     """Lag-1 correlation of the noise itself (0 to MAX_CORR), from the residuals'."""
-    rhos, rr, _ = residual_response()
+    rhos, rr = residual_response()[:2]
     return float(np.interp(curve.mean_corr, rr, rhos))
 
 
+#: Per-axis noise correlations tabulated by :func:`axis_response` (a fine grid is read).
+AXIS_GRID = np.linspace(0.0, MAX_CORR, 8)
+
+
+@lru_cache(maxsize=1)
+def axis_response() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, residual correlation along y, along x, residual/noise variance) for noise
+    coloured with correlation ``corr_y`` (rows of the tables) and ``corr_x`` (columns)
+    along each axis, interpolated from :data:`AXIS_GRID` onto a 0.01 grid.
+
+    :func:`measure` of flat noise coloured by :func:`napari_fm2s.noise.colour_noise` with
+    each pair (fixed seed); the x-y mirror of a pair is read from its transpose."""
+    n = AXIS_GRID.size
+    white = torch.randn((1, 1, 256, 256), generator=torch.Generator().manual_seed(1))
+    ry, rx, kap = (np.zeros((n, n)) for _ in range(3))
+    for i, cy in enumerate(AXIS_GRID):
+        for j, cx in enumerate(AXIS_GRID):
+            if j < i:
+                ry[i, j], rx[i, j], kap[i, j] = rx[j, i], ry[j, i], kap[j, i]
+                continue
+            noise = colour_noise(white, (float(cy), float(cx)))[0, 0].numpy()
+            curve = measure(0.5 + 0.02 * noise / noise.std(), bins=1, screen=False)
+            ry[i, j], rx[i, j] = curve.corr
+            kap[i, j] = float(np.average(curve.variance, weights=curve.count)) / 0.02 ** 2
+    fine = np.round(np.arange(0.0, MAX_CORR + 1e-9, 0.01), 2)
+
+    def on_fine(t: np.ndarray) -> np.ndarray:
+        rows = np.stack([np.interp(fine, AXIS_GRID, r) for r in t])
+        return np.stack([np.interp(fine, AXIS_GRID, c) for c in rows.T]).T
+
+    return fine, on_fine(ry), on_fine(rx), on_fine(kap)
+
+
 def axis_corr(curve: NoiseCurve) -> tuple[float, float]:
-    """The noise's lag-1 correlation along y and along x, each read in the isotropic
-    table (an approximation for anisotropic noise: it tells rows from columns)."""
-    rhos, rr, _ = residual_response()
-    return (float(np.interp(curve.corr[0], rr, rhos)),
-            float(np.interp(curve.corr[1], rr, rhos)))
+    """The noise's lag-1 correlation along y and along x: the pair whose residuals
+    (:func:`axis_response`) have the measured correlations along both axes."""
+    fine, ry, rx, _ = axis_response()
+    err = (ry - curve.corr[0]) ** 2 + (rx - curve.corr[1]) ** 2
+    i, j = np.unravel_index(int(np.argmin(err)), err.shape)
+    return float(fine[i]), float(fine[j])
 
 
 def _fit_line(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[float, float]:
@@ -186,10 +263,23 @@ class NoiseEstimate:
     corr: float
     curve: NoiseCurve  # the residual measurement it comes from
     kappa: float  # residual variance / noise variance for this correlation
-    corr_yx: tuple[float, float] = (0.0, 0.0)  # per axis (approximate, see axis_corr)
+    corr_yx: tuple[float, float] = (0.0, 0.0)  # per axis (see axis_corr)
 
     def variance(self, u: np.ndarray | float) -> np.ndarray:
         return self.a * np.asarray(u, dtype=float) + self.b
+
+    @property
+    def anisotropic(self) -> bool:
+        """Correlated along one axis clearly more than along the other (row or column
+        noise): at least :data:`CORR_ON` along one, :data:`ANISOTROPY` more than along
+        the other."""
+        cy, cx = self.corr_yx
+        return max(cy, cx) >= CORR_ON and abs(cy - cx) >= ANISOTROPY
+
+    @property
+    def correlated(self) -> bool:
+        """Correlated enough for coloured injection and the wide median window."""
+        return self.corr >= CORR_ON or self.anisotropic
 
     @property
     def std_at_median(self) -> float:
@@ -223,10 +313,15 @@ def estimate_noise(image: np.ndarray) -> NoiseEstimate:
     if curve.level.size == 0:
         raise ValueError("too few flat (non-constant) pixels to measure the noise "
                          "(image too small or constant?)")
-    rhos, _, kappa = residual_response()
+    rhos, _, kappa = residual_response()[:3]
     rho = noise_corr(curve)
     k = float(np.interp(rho, rhos, kappa))
+    est = NoiseEstimate(0.0, 0.0, rho, curve, k, axis_corr(curve))
+    if est.anisotropic:  # the variance ratio of noise correlated along one axis
+        fine, _, _, kap = axis_response()
+        cy, cx = est.corr_yx
+        k = float(kap[np.searchsorted(fine, cy), np.searchsorted(fine, cx)])
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
     a, b = _fit_line(curve.level, v, w)
-    return NoiseEstimate(a, b, rho, curve, k, axis_corr(curve))
+    return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)

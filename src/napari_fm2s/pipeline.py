@@ -27,7 +27,9 @@ from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
 from .planes import infer
-from .calibrate import calibrate, calibration_side, window
+from .calibrate import (calibrate, calibration_side, describe, is_auto, noise_estimate,
+                        window)
+from .guard import NoiseModel
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .training import fit
@@ -89,6 +91,7 @@ class _Channel:
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
+    noise: Optional[NoiseModel] = None  # auto's noise estimate: the do-no-harm guard's
 
 
 def _where(layout: Layout, cidx: tuple[int, ...]) -> str:
@@ -118,6 +121,18 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
             ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
 
 
+def _calibration_units(ch: _Channel, stride: int, lazy: bool,
+                       ctx: RunContext) -> list[np.ndarray]:
+    """Centred windows of up to :data:`TRAIN_PLANES` sampled planes of the channel, on the
+    unit scale (lazy data reads only those): what auto measures the noise on."""
+    stack_shape = ch.data.shape[:-2]
+    idx = plane_subset(int(np.prod(stack_shape, dtype=np.int64)))
+    win = window(ch.data.shape[-2:], stride, calibration_side(len(idx), stride))
+    raws = load([(ch.data[np.unravel_index(i, stack_shape)] if stack_shape else ch.data)[win]
+                 for i in idx], lazy, ctx.scheduler)
+    return [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
+
+
 def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float],
                     keep: dict, layout: Layout, lazy: bool, ctx: RunContext) -> Preset:
     """The preset this channel trains with: ``p`` (with the camera ``offset``, input
@@ -130,15 +145,8 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     base = p if black is None else p.with_overrides(black=black)
     if not auto:
         return base
-    stack_shape = ch.data.shape[:-2]
-    idx = plane_subset(int(np.prod(stack_shape, dtype=np.int64)))
-    win = window(ch.data.shape[-2:], p.stride, calibration_side(len(idx), p.stride))
-    sub = ch.data
-    raws = load([(sub[np.unravel_index(i, stack_shape)] if stack_shape else sub)[win]
-                 for i in idx], lazy, ctx.scheduler)
-    units = [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
     try:
-        cal = calibrate(units, base=p, black=black)
+        cal = calibrate(_calibration_units(ch, p.stride, lazy, ctx), base=p, black=black)
     except ValueError as e:  # e.g. too small to measure: the base preset, said so
         log.warning("auto%s could not measure the noise (%s): using preset %s",
                     _where(layout, ch.index), e, p.name)
@@ -149,19 +157,10 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
         q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
     q = q.with_overrides(description=describe(q, est, imap, offset is not None))
     log.info("auto%s: %s", _where(layout, ch.index), q.description)
+    ch.noise = NoiseModel.from_estimate(est, imap.scale, imap.offset)
+    if "corr" in keep:  # the user's corr, on both axes
+        q = q.with_overrides(corr_y=None, corr_x=None)
     return q.with_overrides(**keep)
-
-
-def describe(q: Preset, est: Any, imap: IntensityMap, given: bool) -> str:
-    """One line: the calibrated values (unrounded) and the camera model in input units."""
-    off = (q.black if given else est.offset) * imap.scale + imap.offset
-    lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
-    cy, cx = est.corr_yx
-    return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
-            f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
-            f" (input units); noise corr y {cy:.2f} x {cx:.2f}; k_g {q.k_g!r}, k_p {q.k_p!r}, "
-            f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
-            f"{q.channels}")
 
 
 def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
@@ -215,6 +214,13 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
     where = _where(layout, ch.index)
     check_finite(finite, where)
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
+    if is_auto(model.preset.name):  # trained by auto: the guard too, on this image's noise
+        try:
+            est = noise_estimate(_calibration_units(ch, model.preset.stride, lazy, ctx),
+                                 model.preset.stride)
+        except ValueError:
+            return
+        ch.noise = NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,

@@ -4,55 +4,87 @@ The pipeline (:mod:`napari_fm2s.pipeline`) trains; this module runs inference ov
 working array (channels first, then stack axes, then Y, X) and puts the result back in
 the input's axis order.  With ``spread``, the per-pixel spread of the flip ensemble
 (:func:`napari_fm2s.inference.apply_with_spread`) comes back too, in the input's units.
+Channels calibrated by auto go through the do-no-harm guard (:mod:`napari_fm2s.guard`).
 No napari or Qt here.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .axes import Layout
 from .hooks import raise_if
-from .inference import INFERENCE_TILE, apply_with_spread
+from .guard import GUARD_RADIUS, REPORT_FRACTION, NoiseModel, constant_areas, guard
+from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
 from .lazy import map_planes
+from .memory import log
 from .network import FM2SNet
 
 
 def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
                   nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
-                  cancelled: Callable[[], bool], spread: bool = False) -> np.ndarray:
-    """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``;
-    with ``spread``, return the spread (input units) instead of the result.
+                  cancelled: Callable[[], bool], spread: bool = False,
+                  origin: tuple[int, int] = (0, 0), noise: Optional[NoiseModel] = None,
+                  where: str = "") -> np.ndarray:
+    """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``
+    (its first pixel at ``origin`` in the plane); with ``spread``, return the spread
+    (input units) instead of the result.  ``noise`` (auto): each result through the
+    do-no-harm guard (:func:`_plane`).
 
     Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
+    return _both(block, first, stack_shape, nets, maps, cancelled, origin, noise,
+                 where)[1 if spread else 0]
+
+
+def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
+          nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
+          cancelled: Callable[[], bool], origin: tuple[int, int] = (0, 0),
+          noise: Optional[NoiseModel] = None, where: str = ""
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Result and spread of every plane of a block, from one pass (see
+    :func:`denoise_block`); logs when the guard acted."""
     out = np.empty(block.shape, np.float32)
+    dev = np.empty(block.shape, np.float32)
+    acted = []
     for local in np.ndindex(block.shape[:-2]):
         glob = tuple(a + b for a, b in zip(first, local))
         i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
         net, imap = nets[i % len(nets)], maps[i % len(maps)]
-        unit, dev = apply_with_spread(net, imap.to_unit(block[local]), tile=INFERENCE_TILE,
-                                      cancelled=cancelled)
-        out[local] = dev * np.float32(imap.scale) if spread else imap.from_unit(unit)
-    return out
-
-
-def _both(block: np.ndarray, stack_shape: tuple[int, ...],
-          nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
-          cancelled: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray]:
-    """In memory: result and spread from one pass."""
-    out = np.empty(block.shape, np.float32)
-    dev = np.empty(block.shape, np.float32)
-    for local in np.ndindex(block.shape[:-2]):
-        i = int(np.ravel_multi_index(local, stack_shape)) if stack_shape else 0
-        net, imap = nets[i % len(nets)], maps[i % len(maps)]
-        unit, d = apply_with_spread(net, imap.to_unit(block[local]), tile=INFERENCE_TILE,
-                                    cancelled=cancelled)
-        out[local], dev[local] = imap.from_unit(unit), d * np.float32(imap.scale)
+        out[local], dev[local], back = _plane(block[local], net, imap, cancelled, origin,
+                                              noise)
+        if back >= REPORT_FRACTION:
+            acted.append(back)
+    if acted:
+        log.info("auto%s: do-no-harm guard: on %d of %d plane(s) the result removed more "
+                 "than the measured noise; %.0f %% of the removed part was put back (mean)",
+                 where, len(acted), int(np.prod(block.shape[:-2], dtype=np.int64)),
+                 100 * float(np.mean(acted)))
     return out, dev
+
+
+def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callable[[], bool],
+           origin: tuple[int, int], noise: Optional[NoiseModel]
+           ) -> tuple[np.ndarray, np.ndarray, float]:
+    """One plane: result and spread (input units), and the fraction of the removed part
+    the guard put back.  With ``noise`` the result is blended toward the input where it
+    removed more than the noise (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
+    network's result keeps the input's constant areas (zero padding) exactly."""
+    x = imap.to_unit(raw)
+    unit, d = apply_with_spread(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
+    back = 0.0
+    if noise is not None:
+        var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
+        run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
+        unit, back = guard(x, unit, var, noise.corr, run, origin)
+    out = imap.from_unit(unit)
+    if net.application == "fidelity":
+        const = constant_areas(raw)
+        out[const] = raw[const]
+    return out, d * np.float32(imap.scale), back
 
 
 def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
@@ -66,20 +98,23 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
     outs = [None if lazy else np.empty(work.shape, np.float32) for _ in range(n_out)]
     results: list[list[Any]] = [[] for _ in range(n_out)]
     for ch in channels:
+        noise = getattr(ch, "noise", None)  # auto's noise model: the guard's
+        where = f" (channel {layout.channel_name(ch.index)})" if ch.index else ""
         if not ch.nets:  # alpha sample or constant channel
             copy = ch.data.astype(np.float32)
             res = [copy, copy * 0] if spread else [copy]
         elif lazy:
             res = [map_planes(ch.data, partial(denoise_block, stack_shape=stack_shape,
                                                nets=ch.nets, maps=ch.maps,
-                                               cancelled=cancelled, spread=bool(k)))
+                                               cancelled=cancelled, spread=bool(k),
+                                               noise=noise, where=where),
+                              extra_halo=GUARD_RADIUS if noise is not None else 0)
                    for k in range(n_out)]
         else:
             raise_if(cancelled)
             first = (0,) * len(stack_shape)
-            data = np.asarray(ch.data)
-            res = list(_both(data, stack_shape, ch.nets, ch.maps, cancelled)) if spread \
-                else [denoise_block(data, first, stack_shape, ch.nets, ch.maps, cancelled)]
+            res = list(_both(np.asarray(ch.data), first, stack_shape, ch.nets, ch.maps,
+                             cancelled, noise=noise, where=where))[:n_out]
         for k in range(n_out):
             if outs[k] is not None:
                 outs[k][ch.index] = res[k]

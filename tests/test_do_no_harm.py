@@ -1,0 +1,165 @@
+"""Do no harm (issue 19, item 6): a low-noise image is not made worse, structure is not
+read as noise, constant areas come back constant.  Synthetic images with known truth."""
+
+from __future__ import annotations
+
+import logging
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from napari_fm2s import denoise
+from napari_fm2s.guard import NoiseModel, blend_weight, constant_areas, guard, probe_trace
+from napari_fm2s.intensity import intensity_map, robust_range
+from napari_fm2s.measure import estimate_noise
+
+from .conftest import FAST
+
+
+def _spots(shape=(192, 192), n=250, seed=0) -> np.ndarray:
+    """A clean image in [0, 1]: many small Gaussian spots (sigma 1-4 px) on a flat floor."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    img = np.zeros(shape)
+    for _ in range(n):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        s, a = rng.uniform(1, 4), rng.uniform(0.2, 1.0)
+        img += a * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    return img / img.max()
+
+
+def _camera(clean: np.ndarray, gain: float, read: float, seed: int = 1) -> np.ndarray:
+    """16-bit counts: 200 + 4000 * clean, Poisson (``gain`` ADU per photon) + read noise."""
+    rng = np.random.default_rng(seed)
+    adu = 200.0 + 4000.0 * clean
+    noisy = gain * rng.poisson(adu / gain) + rng.normal(0.0, read, clean.shape)
+    return np.clip(np.round(noisy), 0, 65535).astype(np.uint16)
+
+
+def _psnr(x: np.ndarray, truth: np.ndarray) -> float:
+    mse = float(np.mean((np.asarray(x, float) - truth) ** 2))
+    return 10 * np.log10((truth.max() - truth.min()) ** 2 / mse)
+
+
+def test_spots_are_not_read_as_correlated_noise():
+    """Low white noise under many small spots: the spots leak into the flat pixels of the
+    brighter bins; those bins are left out, so the noise reads white and about right."""
+    clean = _spots()
+    noisy = _camera(clean, gain=0.05, read=1.5)
+    imap = intensity_map(noisy)
+    est = estimate_noise(imap.to_unit(noisy))
+    assert max(est.corr_yx) < 0.1 and not est.correlated  # before: 0.5-0.6 (median 11)
+    truth = (0.05 * 200.0 + 1.5 ** 2) / imap.scale ** 2  # at the floor
+    assert est.variance(est.dark) == pytest.approx(truth, rel=0.3)  # before: ~2.5x
+
+
+def test_spot_peak_is_not_taken_for_a_hot_pixel():
+    """The peak of a sharp spot (neighbours at ~60 % of it) keeps its value in the
+    intensity mapping; a hot pixel far beyond its neighbours is still capped."""
+    img = np.full((32, 32), 200, np.uint16)
+    img[15:18, 15:18] = [[2600, 3000, 2600], [3000, 4200, 3000], [2600, 3000, 2600]]
+    assert robust_range(img)[1] == 4200
+    unit = intensity_map(img).to_unit(img)
+    assert unit[16, 16] * intensity_map(img).scale == pytest.approx(4200)
+    img[5, 5] = 65535
+    assert robust_range(img)[1] == 4200
+
+
+def _blur(z: np.ndarray) -> np.ndarray:
+    return gaussian_filter(z, 1.5, mode="reflect").astype(np.float32)
+
+
+def test_probe_trace_measures_the_divergence():
+    """A linear denoiser (Gaussian blur): the Monte Carlo divergence equals the kernel's
+    centre weight."""
+    rng = np.random.default_rng(0)
+    x = (0.3 + 0.01 * rng.standard_normal((128, 128))).astype(np.float64)
+    f = _blur(x).astype(np.float64)
+    var = np.full(x.shape, 1e-4)
+    delta = np.zeros((31, 31))
+    delta[15, 15] = 1.0
+    centre = gaussian_filter(delta, 1.5)[15, 15]
+    d = probe_trace(x, f, np.sqrt(var), (0.0, 0.0), _blur)[8:-8, 8:-8].mean() / 1e-4
+    assert d == pytest.approx(centre, rel=0.02)
+
+
+@pytest.mark.parametrize("noise_std, expect", [(0.002, "input"), (0.05, "output")])
+def test_guard_is_never_worse_than_input_or_output(noise_std, expect):
+    """Blur as the denoiser: on a low-noise image of small spots it removes signal and the
+    guard puts the input back; on a noisy smooth image it removes noise and the guard
+    keeps it."""
+    rng = np.random.default_rng(1)
+    smooth = gaussian_filter(rng.standard_normal((192, 192)), 12)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    clean = 0.1 + 0.6 * (_spots(seed=2) if expect == "input" else smooth)
+    x = (clean + noise_std * rng.standard_normal(clean.shape)).astype(np.float32)
+    f = _blur(x)
+    out, back = guard(x, f, np.full(x.shape, noise_std ** 2), (0.0, 0.0), _blur)
+    err_in, err_f, err_g = (float(np.mean((z - clean) ** 2)) for z in (x, f, out))
+    assert err_g <= min(err_in, err_f) * 1.02
+    if expect == "input":
+        assert err_f > 3 * err_in and back > 0.5
+    else:
+        assert err_f < err_in / 3 and back < 0.05
+
+
+def test_blend_weight_is_one_where_only_noise_was_removed():
+    rng = np.random.default_rng(3)
+    n = 0.01 * rng.standard_normal((128, 128))
+    alpha = blend_weight(0.5 + n, np.full(n.shape, 0.5), np.full(n.shape, 1e-4),
+                         np.zeros(n.shape))
+    assert alpha.mean() > 0.99 and alpha.min() > 0.8
+
+
+def test_noise_model_in_input_units():
+    m = NoiseModel.from_unit(a=2e-3, b=1e-5, floor=4e-5, scale=4095.0, offset=100.0)
+    u = np.array([0.0, 0.01, 0.5])
+    want = np.maximum(2e-3 * u + 1e-5, 4e-5)
+    np.testing.assert_allclose(m.unit_variance(u, 4095.0, 100.0), want, rtol=1e-9)
+
+
+def test_default_does_no_harm_on_a_low_noise_image(caplog):
+    """A 16-bit image of small spots with weak noise (~60 dB): the default (auto) result
+    is not worse than the input, and the log says the guard acted."""
+    clean = 200.0 + 4000.0 * _spots(shape=(128, 128), n=120, seed=4)
+    noisy = _camera((clean - 200.0) / 4000.0, gain=0.02, read=1.0, seed=5)
+    with caplog.at_level(logging.INFO, logger="napari_fm2s"):
+        out = denoise(noisy, **FAST)
+    assert _psnr(out, clean) >= _psnr(noisy, clean) - 0.1
+    assert any("do-no-harm guard" in r.getMessage() for r in caplog.records)
+
+
+def _padded(band: float, shape=(160, 160)) -> np.ndarray:
+    rng = np.random.default_rng(6)
+    field = gaussian_filter(rng.standard_normal(shape), 10)
+    photons = 30.0 + 60.0 * (field - field.min()) / (field.max() - field.min())
+    img = 2.0 * rng.poisson(photons) + 100.0 + rng.normal(0, 2.0, shape)
+    img = np.round(img).astype(np.uint16)
+    img[:, : int(band * shape[1])] = 0  # registration left a zero band
+    return img
+
+
+def test_constant_areas_cover_the_band_and_nothing_noisy():
+    img = _padded(0.10)
+    mask = constant_areas(img)
+    assert mask[:, :16].all() and not mask[:, 16:].any()
+
+
+@pytest.mark.parametrize("band", [0.05, 0.10])
+def test_zero_band_comes_back_exactly_zero(band):
+    img = _padded(band)
+    w = int(band * img.shape[1])
+    out = denoise(img, **FAST)
+    assert np.all(out[:, :w] == 0)
+    assert np.isfinite(out).all() and np.all(out[:, w:] > 0)  # the rest denoised, not zeroed
+
+
+def test_lazy_guarded_result_equals_numpy():
+    """The guard reads a probe hashed from pixel positions and local windows within the
+    halo: chunk by chunk equals the whole plane."""
+    img = _camera(_spots(shape=(512, 300), n=300, seed=7), gain=0.05, read=1.5, seed=8)
+    a = denoise(img, **FAST)
+    b = np.asarray(denoise(da.from_array(img, chunks=(256, 300)), **FAST))
+    np.testing.assert_allclose(b, a, atol=1e-3)
