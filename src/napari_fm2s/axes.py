@@ -231,6 +231,10 @@ class Layout:
     def channel_name(self, cidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.channel, cidx))
 
+    def where(self, cidx: tuple[int, ...]) -> str:
+        """`` (channel C=1)`` for messages about one channel; empty without channels."""
+        return f" (channel {self.channel_name(cidx)})" if cidx else ""
+
     def plane_name(self, pidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.stack, pidx))
 

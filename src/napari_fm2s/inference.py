@@ -53,15 +53,16 @@ def _run(net: FM2SNet, x: np.ndarray, device: torch.device, spread: bool = False
     r = RECEPTIVE_RADIUS if fidelity else 0
     xp = np.pad(x, r, mode="symmetric") if r else x
     t = torch.from_numpy(np.ascontiguousarray(xp))[None, None].to(device)
-    ys = []
+    total, ys = None, []
     for dims in FLIPS if fidelity else ((),):
         inp = t.flip(dims) if dims else t
         y = net(inp.contiguous(memory_format=torch.channels_last)).clamp_(0.0, 1.0).mean(dim=1)
-        ys.append(y.flip(dims) if dims else y)
-        if not spread and len(ys) == 2:  # keep a running sum only
-            ys = [ys[0] + ys[1]]
+        y = y.flip(dims) if dims else y
+        total = y if total is None else total + y
+        if spread:  # the members are kept only for the spread
+            ys.append(y)
     k = len(FLIPS) if fidelity else 1
-    mean = (ys[0] if len(ys) == 1 else sum(ys[1:], ys[0])) / k
+    mean = total / k
     out = mean[0].cpu().numpy()
     dev = None
     if spread:

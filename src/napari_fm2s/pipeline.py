@@ -94,15 +94,11 @@ class _Channel:
     noise: Optional[NoiseModel] = None  # auto's noise estimate: the do-no-harm guard's
 
 
-def _where(layout: Layout, cidx: tuple[int, ...]) -> str:
-    return f" (channel {layout.channel_name(cidx)})" if cidx else ""
-
-
 def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
                  ctx: RunContext) -> None:
     """Check the channel's values and set its intensity map(s) (one per plane with
     ``per_plane``); ConstantChannel if it has one value."""
-    where = _where(layout, ch.index)
+    where = layout.where(ch.index)
     st = stats(ch.data, lazy, True, ctx.scheduler)
     check_values(st[0], st[1], bool(st[2]), ch.data.dtype, where)
     mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
@@ -149,14 +145,14 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
         cal = calibrate(_calibration_units(ch, p.stride, lazy, ctx), base=p, black=black)
     except ValueError as e:  # e.g. too small to measure: the base preset, said so
         log.warning("auto%s could not measure the noise (%s): using preset %s",
-                    _where(layout, ch.index), e, p.name)
+                    layout.where(ch.index), e, p.name)
         return base
     est, q = cal.estimate, cal.preset
     side = min(ch.data.shape[-2:])
     if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
         q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
     q = q.with_overrides(description=describe(q, est, imap, offset is not None))
-    log.info("auto%s: %s", _where(layout, ch.index), q.description)
+    log.info("auto%s: %s", layout.where(ch.index), q.description)
     ch.noise = NoiseModel.from_estimate(est, imap.scale, imap.offset)
     if "corr" in keep:  # the user's corr, on both axes
         q = q.with_overrides(corr_y=None, corr_x=None)
@@ -211,7 +207,7 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
                 ctx: RunContext) -> None:
     net, saved = model.net_for(k, n)
     lo, hi, finite = (float(v) for v in stats(ch.data, lazy, False, ctx.scheduler)[:3])
-    where = _where(layout, ch.index)
+    where = layout.where(ch.index)
     check_finite(finite, where)
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
     if is_auto(model.preset.name):  # trained by auto: the guard too, on this image's noise

@@ -36,26 +36,29 @@ def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[
     do-no-harm guard (:func:`_plane`).
 
     Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
-    return _both(block, first, stack_shape, nets, maps, cancelled, origin, noise,
-                 where)[1 if spread else 0]
+    out, dev = _both(block, first, stack_shape, nets, maps, cancelled, origin, noise, where,
+                     spread)
+    return dev if dev is not None else out
 
 
 def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
           nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
           cancelled: Callable[[], bool], origin: tuple[int, int] = (0, 0),
-          noise: Optional[NoiseModel] = None, where: str = ""
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Result and spread of every plane of a block, from one pass (see
-    :func:`denoise_block`); logs when the guard acted."""
+          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False
+          ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Result of every plane of a block and, with ``spread``, its spread, from one pass
+    (see :func:`denoise_block`); logs when the guard acted."""
     out = np.empty(block.shape, np.float32)
-    dev = np.empty(block.shape, np.float32)
+    dev = np.empty(block.shape, np.float32) if spread else None
     acted = []
     for local in np.ndindex(block.shape[:-2]):
         glob = tuple(a + b for a, b in zip(first, local))
         i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
         net, imap = nets[i % len(nets)], maps[i % len(maps)]
-        out[local], dev[local], back = _plane(block[local], net, imap, cancelled, origin,
-                                              noise)
+        out[local], d, back = _plane(block[local], net, imap, cancelled, origin, noise,
+                                     spread)
+        if dev is not None and d is not None:
+            dev[local] = d
         if back >= REPORT_FRACTION:
             acted.append(back)
     if acted:
@@ -67,14 +70,18 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
 
 
 def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callable[[], bool],
-           origin: tuple[int, int], noise: Optional[NoiseModel]
-           ) -> tuple[np.ndarray, np.ndarray, float]:
-    """One plane: result and spread (input units), and the fraction of the removed part
-    the guard put back.  With ``noise`` the result is blended toward the input where it
+           origin: tuple[int, int], noise: Optional[NoiseModel], spread: bool = False
+           ) -> tuple[np.ndarray, Optional[np.ndarray], float]:
+    """One plane: result, spread (input units; None without ``spread``), and the
+    fraction of the removed part the guard put back.  With ``noise`` the result is blended toward the input where it
     removed more than the noise (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
     network's result keeps the input's constant areas (zero padding) exactly."""
     x = imap.to_unit(raw)
-    unit, d = apply_with_spread(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
+    d = None
+    if spread:
+        unit, d = apply_with_spread(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
+    else:
+        unit = apply(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
     back = 0.0
     if noise is not None:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
@@ -84,7 +91,7 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     if net.application == "fidelity":
         const = constant_areas(raw)
         out[const] = raw[const]
-    return out, d * np.float32(imap.scale), back
+    return out, None if d is None else d * np.float32(imap.scale), back
 
 
 def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
@@ -99,7 +106,7 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
     results: list[list[Any]] = [[] for _ in range(n_out)]
     for ch in channels:
         noise = getattr(ch, "noise", None)  # auto's noise model: the guard's
-        where = f" (channel {layout.channel_name(ch.index)})" if ch.index else ""
+        where = layout.where(ch.index)
         if not ch.nets:  # alpha sample or constant channel
             copy = ch.data.astype(np.float32)
             res = [copy, copy * 0] if spread else [copy]
@@ -114,7 +121,7 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
             raise_if(cancelled)
             first = (0,) * len(stack_shape)
             res = list(_both(np.asarray(ch.data), first, stack_shape, ch.nets, ch.maps,
-                             cancelled, noise=noise, where=where))[:n_out]
+                             cancelled, noise=noise, where=where, spread=spread))[:n_out]
         for k in range(n_out):
             if outs[k] is not None:
                 outs[k][ch.index] = res[k]
