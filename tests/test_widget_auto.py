@@ -164,6 +164,27 @@ def test_offset_estimate_is_shown_in_the_image_units(viewer, qtbot):
                                         "(estimated; not subtracted)")
 
 
+def test_a_given_offset_reaches_the_run_as_in_the_api(viewer, qtbot, monkeypatch):
+    image = _camera_stack(n=1, shape=(64, 64))[0]  # uint16, offset 100 ADU
+    viewer.add_image(image, name="camera")
+    w = open_widget(viewer, tiny=False)
+    kw = _tiny_run(w)
+    errors = []
+    monkeypatch.setattr("napari_fm2s._napari.widget.show_error", errors.append)
+    w.calibrator.entry.setText("1e")  # not a number: named, and nothing runs
+    w.start_denoise()
+    assert not w.running and "Camera offset" in errors[-1]
+    w.calibrator.entry.setText("95")
+    w.calibrator.entry.editingFinished.emit()
+    assert w.state.offset == 95.0 and "offset" not in w.settings()  # not remembered
+    _denoise(w, qtbot)
+    np.testing.assert_array_equal(viewer.layers["camera (FM2S)"].data,
+                                  denoise(image, "auto", offset=95.0, **kw))
+    assert "offset 95" in w.models.last_model.preset.description
+    viewer.add_image(image[:32, :32].copy(), name="other")  # another camera's image
+    assert w.calibrator.entry.text() == "" and w.state.offset is None
+
+
 def test_lam_p_off_reads_as_no_overall_poisson_part(qtbot):
     from qtpy.QtWidgets import QFormLayout, QWidget
 

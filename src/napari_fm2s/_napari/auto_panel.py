@@ -1,5 +1,5 @@
 """Auto: measure the noise of the plane on display (in a thread) and emit the calibration;
-say the camera offset it estimated, in the image's units."""
+say the camera offset it estimated, in the image's units, and take one the user gives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any, Hashable, Optional
 import numpy as np
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QLabel, QPushButton
+from qtpy.QtGui import QDoubleValidator
+from qtpy.QtWidgets import QLabel, QLineEdit, QPushButton
 from superqt.utils import create_worker
 
 from ..calibrate import Calibration, auto_calibration
@@ -17,7 +18,12 @@ from ..intensity import intensity_map
 _OFFSET_TIP = (
     "The camera's black level (offset: no photons), where the noise's variance-against-"
     "intensity line reaches zero (docs/auto.md). Auto leaves it in the image (measured "
-    "better); to give it yourself: denoise(image, offset=...) or fm2s denoise --offset")
+    "better); to give it yourself, type it in the 'Camera offset' field (as "
+    "denoise(image, offset=...) or fm2s denoise --offset)")
+_ENTRY_TIP = (
+    "The camera's black level in the image's units (ADU), e.g. from its data sheet or a "
+    "dark frame: the synthetic Poisson noise then acts on the photons above it. Empty: "
+    "estimated. Cleared when another image is selected (an offset belongs to its camera).")
 
 
 def offset_units(plane: np.ndarray, cal: Calibration) -> float:
@@ -54,6 +60,11 @@ class Calibrator(QObject):
         self.note.setToolTip(_OFFSET_TIP)
         self.note.setWordWrap(True)
         self.note.hide()
+        #: The offset the user gives (empty: none given); see :meth:`given_offset`.
+        self.entry = QLineEdit()
+        self.entry.setPlaceholderText("estimated")
+        self.entry.setValidator(QDoubleValidator())
+        self.entry.setToolTip(_ENTRY_TIP)
         #: What the last Auto measured and chose (None before the first Auto).
         self.last: Optional[Calibration] = None
         #: The offset it estimated, in the image's units.
@@ -113,9 +124,27 @@ class Calibrator(QObject):
             self.start(*queued)
 
     def forget(self) -> None:
-        """Another layer: the offset line no longer applies."""
+        """Another layer: the offset line and a given offset no longer apply."""
         self.key = None
         self.note.hide()
+        self.entry.clear()
+
+    def given_offset(self, strict: bool = True) -> Optional[float]:
+        """The offset typed in the entry, in the image's units; None when it is empty.
+        Not a finite number: ValueError naming the field (``strict``), else None."""
+        text = self.entry.text().strip()
+        if not text:
+            return None
+        try:
+            value = float(text.replace(",", "."))  # a decimal comma, as some locales type
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value):
+            if not strict:
+                return None
+            raise ValueError(f"Camera offset: {text!r} is not a number; type the camera's "
+                             "black level in the image's units, or leave it empty")
+        return value
 
     def summary(self) -> str:
         """One line on what the last calibration measured."""

@@ -91,7 +91,8 @@ class RunStatus:
 class WidgetSettings:
     """What the user chose: the preset label (a preset name, :data:`AUTO` or :data:`CUSTOM`)
     over its base preset, every parameter of the table, mode, device, scope, preview,
-    and whether Denoise also adds the spread layer.
+    whether Denoise also adds the spread layer, and the camera offset the user gave (None:
+    estimated; not remembered: it belongs to the image's camera).
     The widget writes it; the save timer and the mode-dependent controls subscribe;
     ``widget.json`` is :meth:`as_json`.  A fresh one is auto, as ``denoise()``'s default."""
 
@@ -103,6 +104,7 @@ class WidgetSettings:
     scope: str = "whole layer"
     preview: bool = True
     spread: bool = False
+    offset: Optional[float] = None
 
     def as_json(self) -> dict[str, Any]:
         return {**self.params, "preset": self.preset, "base": self.base, "mode": self.mode,
@@ -114,6 +116,12 @@ class WidgetSettings:
         applied mirrored (not paper mode, nor a loaded paper-mode ``model``)."""
         mode = self.mode if model is None else model.mode
         return self.spread and mode != "paper"
+
+    def run_options(self, model: Any = None) -> dict[str, Any]:
+        """Keyword options of ``denoise()`` beyond the preset: the spread, and the offset
+        the user gave (a saved ``model`` is applied as it was trained: no offset)."""
+        given = {} if self.offset is None or model is not None else {"offset": self.offset}
+        return {"return_spread": self.spread_for(model), **given}
 
     def run_preset(self) -> tuple[str | Preset, dict[str, Any]]:
         """What Denoise passes to ``denoise()``: the preset and keyword overrides.

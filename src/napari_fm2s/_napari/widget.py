@@ -91,6 +91,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         preset_row.addWidget(self.preset_combo, 1)
         preset_row.addWidget(self.auto_button)
         form.addRow("Microscope", preset_row)
+        form.addRow("Camera offset", self.calibrator.entry)
         form.addRow(self.calibrator.note)
         adv = QWidget()
         adv_form = QFormLayout(adv)
@@ -140,6 +141,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.mode_combo.currentTextChanged.connect(self._on_value_changed)
         self.device_combo.currentTextChanged.connect(self._on_value_changed)
         self.scope_combo.currentTextChanged.connect(self._on_value_changed)
+        self.calibrator.entry.editingFinished.connect(self._on_value_changed)
         self.picker.changed.connect(self._on_layer_changed)
         self.picker.data_changed.connect(self._on_layer_changed)  # new data, as a new layer
         self.layer = self.picker.layer
@@ -219,13 +221,15 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._sync()
         self.preview.schedule()
 
-    def _sync(self) -> None:
-        """The controls into :attr:`state` (its subscribers hear what changed)."""
+    def _sync(self, strict: bool = False) -> None:
+        """The controls into :attr:`state` (its subscribers hear what changed); ``strict``:
+        ValueError for an offset that is not a number."""
         st = self.state
         st.params = self.controls.values()
         st.preset, st.base = self.preset_combo.currentText(), self.preset_combo.base
         st.mode, st.device = self.mode_combo.currentText(), self.device_combo.currentText()
         st.scope, st.preview = self.scope_combo.currentText(), self.preview.check.isChecked()
+        st.offset = self.calibrator.given_offset(strict)
 
     def _state_changed(self, *_: Any) -> None:
         self._save_timer.start()
@@ -292,7 +296,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
     # ---- layers ---------------------------------------------------------------------------
     def _on_layer_changed(self) -> None:
         self.preview.forget()
-        self.calibrator.forget()
+        self.calibrator.forget()  # its offset entry too
+        self.state.offset = None
         self.auto(automatic=True)
         layer = self.layer()
         try:
@@ -329,7 +334,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         problem = "Select an image layer first." if layer is None else _unsuitable(layer)
         if problem is None:
             try:
-                self._sync()
+                self._sync(strict=True)
                 p, extra = self.state.run_preset()
                 job = layer_job(layer, self.viewer.dims.point,
                                 plane_only=self.scope_combo.currentIndex() == 1)
@@ -342,7 +347,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.save()
         model = self.models.model  # a saved model brings its own parameters
         options = {**self.run_options(), **(extra if model is None else {"model": model}),
-                   "return_spread": self.state.spread_for(model)}
+                   **self.state.run_options(model)}
         self._job = (layer.name, _layer_properties(layer), job)
         self.runner.start(job.image, p, f"FM2S: {layer.name}", axes=job.axes, **options)
         self.loss_plot.reset()
@@ -372,12 +377,11 @@ class FM2SWidget(StopsWithNapari, QWidget):
         source, properties, lj = job
         if outcome.trained:
             self.models.trained(outcome.model)
-        if outcome.cancelled:
-            text = f"FM2S: cancelled; '{source}' and the viewer are unchanged"
-            show_info(text)
-        elif outcome.error is not None:
-            text = f"FM2S could not denoise '{source}': {outcome.message}"
-            show_error(text)
+        if outcome.cancelled or outcome.error is not None:
+            text = (f"FM2S: cancelled; '{source}' and the viewer are unchanged"
+                    if outcome.cancelled else
+                    f"FM2S could not denoise '{source}': {outcome.message}")
+            (show_info if outcome.cancelled else show_error)(text)
         else:
             text = add_results(self.viewer, lj, outcome, properties, self.state)
             self._done = (lj, outcome.image, properties)
