@@ -96,9 +96,11 @@ def test_guard_is_never_worse_than_input_or_output(noise_std, expect):
     clean = 0.1 + 0.6 * (_spots(seed=2) if expect == "input" else smooth)
     x = (clean + noise_std * rng.standard_normal(clean.shape)).astype(np.float32)
     f = _blur(x)
-    out, back = guard(x, f, np.full(x.shape, noise_std ** 2), (0.0, 0.0), _blur)
+    out, _, back = guard(x, f, np.full(x.shape, noise_std ** 2), (0.0, 0.0), _blur)
     err_in, err_f, err_g = (float(np.mean((z - clean) ** 2)) for z in (x, f, out))
-    assert err_g <= min(err_in, err_f) * 1.02
+    # the blur's share is chosen from 33 x 33 estimates: when f is itself a blur close to
+    # the sigma-1 one (here sigma 1.5), that choice's noise costs a few % at most
+    assert err_g <= min(err_in, err_f) * 1.05
     if expect == "input":
         assert err_f > 3 * err_in and back > 0.5
     else:
@@ -163,3 +165,50 @@ def test_lazy_guarded_result_equals_numpy():
     a = denoise(img, **FAST)
     b = np.asarray(denoise(da.from_array(img, chunks=(256, 300)), **FAST))
     np.testing.assert_allclose(b, a, atol=1e-3)
+
+
+@pytest.mark.parametrize("corr", [(0.0, 0.0), (0.5, 0.2)])
+def test_blur_trace_factor_matches_simulated_noise(corr):
+    """E[n g] / v for the sigma-1 blur g of coloured noise n, against a simulation."""
+    import torch
+
+    from napari_fm2s.guard import blur_trace_factor
+    from napari_fm2s.noise import colour_noise
+
+    white = torch.randn((1, 1, 512, 512), generator=torch.Generator().manual_seed(0))
+    n = colour_noise(white, corr)[0, 0].numpy().astype(np.float64)
+    g = gaussian_filter(n, 1.0, mode="wrap")
+    assert float(np.mean(n * g) / np.mean(n * n)) == pytest.approx(
+        blur_trace_factor(corr), rel=0.03)
+
+
+def _photon_scene(shape=(160, 160), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = gaussian_filter(rng.standard_normal(shape), 3) + 0.5 * _spots(shape, 60, seed)
+    return (base - base.min()) / (base.max() - base.min())
+
+
+@pytest.mark.parametrize("kind", ["photon counting", "EMCCD"])
+def test_default_is_not_worse_than_a_blur_at_low_counts(kind, caplog, monkeypatch):
+    """Low photon counts, where FM2S's median target is coarse: a hybrid detector's counts
+    (0.2-15 per pixel, uint8) and an EMCCD frame (1-41 photons, gain 200 with its excess
+    noise, offset 400 ADU).  With a short training the network alone is worse than a
+    Gaussian blur (sigma 1); the guard's blend brings the default to the blur or above."""
+    rng = np.random.default_rng(1)
+    scene = _photon_scene()
+    if kind == "photon counting":
+        truth = 0.2 + 15.0 * scene
+        raw = rng.poisson(truth).astype(np.uint8)
+    else:
+        photons = 1.0 + 40.0 * scene
+        n = rng.poisson(photons)
+        e = np.where(n > 0, rng.gamma(np.maximum(n, 1), 200.0), 0.0) + rng.normal(0, 40, n.shape)
+        truth = 400.0 + photons * 10.0
+        raw = np.clip(np.round(400.0 + e / 20.0), 0, 65535).astype(np.uint16)
+    blur = _psnr(gaussian_filter(raw.astype(float), 1.0), truth)
+    with caplog.at_level(logging.INFO, logger="napari_fm2s"):
+        out = denoise(raw, fast_steps=40)
+    assert _psnr(out, truth) >= blur
+    assert any("toward a Gaussian blur" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr("napari_fm2s.planes.guard", lambda x, f, *a, **k: (f, 0.0, 0.0))
+    assert _psnr(denoise(raw, fast_steps=40), truth) < blur  # the network alone

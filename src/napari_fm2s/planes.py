@@ -50,31 +50,33 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
     (see :func:`denoise_block`); logs when the guard acted."""
     out = np.empty(block.shape, np.float32)
     dev = np.empty(block.shape, np.float32) if spread else None
-    acted = []
+    acted: list[tuple[float, float]] = []
     for local in np.ndindex(block.shape[:-2]):
         glob = tuple(a + b for a, b in zip(first, local))
         i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
         net, imap = nets[i % len(nets)], maps[i % len(maps)]
-        out[local], d, back = _plane(block[local], net, imap, cancelled, origin, noise,
-                                     spread)
+        out[local], d, shares = _plane(block[local], net, imap, cancelled, origin, noise,
+                                       spread)
         if dev is not None and d is not None:
             dev[local] = d
-        if back >= REPORT_FRACTION:
-            acted.append(back)
+        if max(shares) >= REPORT_FRACTION:
+            acted.append(shares)
     if acted:
-        log.info("auto%s: do-no-harm guard: on %d of %d plane(s) the result removed more "
-                 "than the measured noise; %.0f %% of the removed part was put back (mean)",
+        blur, back = np.mean(acted, axis=0)
+        log.info("auto%s: do-no-harm guard acted on %d of %d plane(s): %.0f %% blended "
+                 "toward a Gaussian blur (where its estimated error was lower), %.0f %% of "
+                 "the removed part put back (where more than the measured noise was removed)",
                  where, len(acted), int(np.prod(block.shape[:-2], dtype=np.int64)),
-                 100 * float(np.mean(acted)))
+                 100 * blur, 100 * back)
     return out, dev
 
 
 def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callable[[], bool],
            origin: tuple[int, int], noise: Optional[NoiseModel], spread: bool = False
-           ) -> tuple[np.ndarray, Optional[np.ndarray], float]:
-    """One plane: result, spread (input units; None without ``spread``), and the
-    fraction of the removed part the guard put back.  With ``noise`` the result is blended toward the input where it
-    removed more than the noise (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
+           ) -> tuple[np.ndarray, Optional[np.ndarray], tuple[float, float]]:
+    """One plane: result, spread (input units; None without ``spread``), and the guard's
+    (blur share, fraction of the removed part put back).  With ``noise`` the result goes
+    through the do-no-harm guard (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
     network's result keeps the input's constant areas (zero padding) exactly."""
     x = imap.to_unit(raw)
     d = None
@@ -82,16 +84,17 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
         unit, d = apply_with_spread(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
     else:
         unit = apply(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
-    back = 0.0
+    shares = (0.0, 0.0)
     if noise is not None:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
-        unit, back = guard(x, unit, var, noise.corr, run, origin)
+        unit, *rest = guard(x, unit, var, noise.corr, run, origin)
+        shares = (rest[0], rest[1])
     out = imap.from_unit(unit)
     if net.application == "fidelity":
         const = constant_areas(raw)
         out[const] = raw[const]
-    return out, None if d is None else d * np.float32(imap.scale), back
+    return out, None if d is None else d * np.float32(imap.scale), shares
 
 
 def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,

@@ -134,7 +134,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(_SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save)
-        self.state.events.all.connect(self._state_changed)  # remembered a moment later
+        self.state.events.all.connect(lambda *_: self._save_timer.start())  # saved soon
         self.state.events.mode.connect(self.controls.show_mode)  # the mode's own rows
         self.preset_combo.chosen.connect(self._apply_preset)
         self.controls.connect(self._on_value_changed)
@@ -230,9 +230,6 @@ class FM2SWidget(StopsWithNapari, QWidget):
         st.mode, st.device = self.mode_combo.currentText(), self.device_combo.currentText()
         st.scope, st.preview = self.scope_combo.currentText(), self.preview.check.isChecked()
         st.offset = self.calibrator.given_offset(strict)
-
-    def _state_changed(self, *_: Any) -> None:
-        self._save_timer.start()
 
     # ---- auto -----------------------------------------------------------------------------
     def auto(self, automatic: bool = False) -> None:
@@ -393,7 +390,6 @@ class FM2SWidget(StopsWithNapari, QWidget):
         if self._done is not None:
             toggle_residual(self.viewer, *self._done, on)
 
-    # ---- shutdown -------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop a run and the timers: the widget is closing, or napari is."""
         for timer in (self.preview.timer, self._save_timer):
