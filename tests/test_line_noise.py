@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from napari_fm2s import denoise
-from napari_fm2s.calibrate import calibrate
+from napari_fm2s.calibrate import STEPS_CORRELATED, calibrate
 from napari_fm2s.measure import estimate_noise
 from napari_fm2s.noise import colour_noise
 
@@ -54,7 +54,7 @@ def test_calibration_injects_line_noise_along_the_measured_axis():
     cal = calibrate(noisy)
     cy, cx = cal.preset.noise_corr
     assert cy == pytest.approx(0.0, abs=0.07) and cx == pytest.approx(0.6, abs=0.07)
-    assert cal.preset.filter_size == 11
+    assert cal.preset.filter_size == 11 and cal.preset.fast_steps == STEPS_CORRELATED
     for real, syn in zip(cal.real.corr, cal.synthetic.corr):
         assert syn == pytest.approx(real, abs=0.08)
 
