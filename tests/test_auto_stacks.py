@@ -3,6 +3,8 @@ constant (zero-padded) areas.  Synthetic data only."""
 
 from __future__ import annotations
 
+import logging
+
 import warnings
 
 import dask.array as da
@@ -65,6 +67,20 @@ def test_auto_is_the_default_and_offset_is_given():
     assert "given" in seen[-1].description
     with pytest.raises(ValueError, match="offset"):
         denoise(stack, axes="TYX", offset="dark", **FAST)
+
+
+def test_an_offset_outside_the_image_is_named(caplog):
+    """An offset at or above the brightest values (no photons anywhere) is refused before
+    training; one below the scale's start (negative) is raised to it, with a warning."""
+    stack = _camera_stack(n=2, shape=(64, 64))
+    for bad in (float(stack.max()) + 1, 99999.0):
+        with pytest.raises(ValueError, match="offset .* not below the image's brightest"):
+            denoise(stack, axes="TYX", offset=bad, **FAST)
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="napari_fm2s"):
+        denoise(stack, axes="TYX", offset=-5, on_params=lambda p, m: seen.append(p), **FAST)
+    assert seen[-1].black == 0.0
+    assert any("offset -5 lies below" in r.getMessage() for r in caplog.records)
 
 
 def test_channels_calibrated_each():

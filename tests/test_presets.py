@@ -30,5 +30,6 @@ def test_case_insensitive_and_alias():
 
 
 def test_unknown_lists_valid():
-    with pytest.raises(ValueError, match="valid presets: confocal, confocal-avg2"):
+    with pytest.raises(ValueError,
+                       match=r"valid presets: auto \(calibrated .*\), confocal, confocal-avg2"):
         get_preset("spinning-disk")

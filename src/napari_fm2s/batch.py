@@ -109,7 +109,7 @@ def _output_path(src: Path, output: Path, several: bool) -> Path:
         return output / f"{src.stem}_fm2s.tif"
     if output.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"output {output} must end in .tif, .tiff or .zarr "
-                         "(results are float32 TIFF or zarr)")
+                         "(results are float32 TIFF or zarr; RGB in its integer type)")
     return output
 
 

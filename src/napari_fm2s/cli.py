@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fm2s", description="FM2S zero-shot denoising "
                                      "for fluorescence microscopy images.")
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("denoise", help="denoise TIFF/PNG images, write float32 TIFF")
+    d = sub.add_parser("denoise", help="denoise TIFF/PNG images, write float32 TIFF (RGB: "
+                       "in the input's integer type)")
     d.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files (TIFF, PNG, zarr / OME-Zarr), folders or globs")
     d.add_argument("-o", "--output", required=True,
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--offset", default=None, type=float, metavar="FLOAT",
                    help="camera black level (offset) in the image's units, e.g. 100 for raw "
                         "sCMOS ADU: the synthetic Poisson noise acts above it (default: "
-                        "estimated by auto, 0 for a named preset)")
+                        "none; auto estimates the offset and reports it, but leaves it in "
+                        "the image)")
     d.add_argument("--mode", default=None, choices=MODES,
                    help=f"training schedule (default: {MODES[0]}; fast for stacks if available)")
     d.add_argument("--axes", default=None,

@@ -92,6 +92,7 @@ class _Channel:
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
     noise: Optional[NoiseModel] = None  # auto's noise estimate: the do-no-harm guard's
+    bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
 
 
 def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
@@ -104,7 +105,7 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
     mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
     planes = _robust_ranges(ch.data, lazy, mins, maxs, ctx.scheduler)
     lo, hi = min(a for a, _ in planes), max(b for _, b in planes)
-    ch.maps = [map_for_range(ch.data.dtype, lo, hi)]
+    ch.maps, ch.bright = [map_for_range(ch.data.dtype, lo, hi)], float(hi)
     if per_plane:
         ch.maps = []
         for i, (a, b) in enumerate(zip(mins, maxs)):
@@ -129,6 +130,21 @@ def _calibration_units(ch: _Channel, stride: int, lazy: bool,
     return [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
 
 
+def _black(offset: float, imap: Any, bright: float, where: str) -> float:
+    """A given camera ``offset`` (input units) as the unit-scale black level, or
+    ValueError when it is not below the image's ``bright`` end (no photons anywhere);
+    below the unit scale's start it is raised to it, with a warning."""
+    top = min(bright, imap.offset + imap.scale)
+    if offset >= top:
+        raise ValueError(f"offset {offset:g} is not below the image's brightest values{where} "
+                         f"({top:.6g}): give the camera's black level (about the darkest "
+                         "pixels' level), or leave it out to have it estimated")
+    if offset < imap.offset:
+        log.warning("offset %g lies below the image's dark end%s (%.6g); the noise "
+                    "injection uses %.6g", offset, where, imap.offset, imap.offset)
+    return float(max(0.0, (offset - imap.offset) / imap.scale))
+
+
 def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float],
                     keep: dict, layout: Layout, lazy: bool, ctx: RunContext) -> Preset:
     """The preset this channel trains with: ``p`` (with the camera ``offset``, input
@@ -136,8 +152,8 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     sampled planes pooled (centred windows; lazy data reads only those); ``keep``: the
     user's own values, which win over calibrated ones."""
     imap = ch.maps[0]
-    black = None if offset is None else float(np.clip((offset - imap.offset) / imap.scale,
-                                                      0.0, 1.0))
+    black = None if offset is None else _black(offset, imap, ch.bright,
+                                               layout.where(ch.index))
     base = p if black is None else p.with_overrides(black=black)
     if not auto:
         return base

@@ -109,5 +109,6 @@ def get_preset(name: str | Preset) -> Preset:
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        raise ValueError(f"unknown preset {name!r}; valid presets: auto (calibrated from the "
+                         f"image, the default), {', '.join(PRESETS)}")
     return PRESETS[key]
