@@ -17,7 +17,7 @@ from .presets import Preset
 from .runtime import RunContext, check_mode, pick_device
 from .threads import thread_policy
 
-__all__ = ["DEFAULT_PRESET", "denoise", "pick_device", "resolve_params"]
+__all__ = ["DEFAULT_PRESET", "check_offset", "denoise", "pick_device", "resolve_params"]
 
 #: What runs when no preset is named (API, CLI, widget): see README, "The default".
 DEFAULT_PRESET = "auto"
@@ -88,7 +88,7 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
     if offset is not None:
         if model is not None:
             raise ValueError("offset: a saved model is applied as it was trained")
-        offset = _check_offset(offset)
+        offset = check_offset(offset)
     check_sink(save_model)
     if model is not None:
         given = sorted(k for k, v in overrides.items() if v is not None)
@@ -106,7 +106,7 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
                    spread=bool(return_spread))
 
 
-def _check_offset(offset: Any) -> float:
+def check_offset(offset: Any) -> float:
     """``offset`` as a finite float, or ValueError."""
     try:
         v = float(offset)

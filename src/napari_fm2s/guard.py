@@ -131,10 +131,15 @@ def effective_pixels(size: int, corr: tuple[float, float]) -> float:
     the sum of the squared autocorrelations, per axis ``1 + 2 rho_1^2 + 2 rho_2^2``."""
     n = float(size * size)
     for c in corr:
-        k = colour_kernel(max(float(c), 0.0))
-        rho2 = k[0] * k[2]  # lag-2 autocorrelation of the 3-tap kernel (unit energy)
-        n /= 1.0 + 2.0 * float(c) ** 2 + 2.0 * rho2 ** 2
+        n /= 1.0 + 2.0 * float(c) ** 2 + 2.0 * lag2_correlation(c) ** 2
     return n
+
+
+def lag2_correlation(corr: float) -> float:
+    """Lag-2 autocorrelation of noise coloured with the 3-tap
+    :func:`napari_fm2s.noise.colour_kernel` (unit energy) of lag-1 ``corr``."""
+    k = colour_kernel(max(float(corr), 0.0))
+    return float(k[0] * k[2])
 
 
 def rademacher(shape: tuple[int, int], origin: tuple[int, int] = (0, 0),
@@ -175,8 +180,7 @@ def blur_trace_factor(corr: tuple[float, float], sigma: float = BLUR_SIGMA) -> f
     w = gaussian_filter(delta, sigma, mode="constant")
     out = 1.0
     for r1 in corr:
-        k = colour_kernel(max(float(r1), 0.0))
-        rho = (1.0, max(float(r1), 0.0), float(k[0] * k[2]))
+        rho = (1.0, max(float(r1), 0.0), lag2_correlation(r1))
         out *= w[c] + 2.0 * sum(w[c + lag] * rho[lag] for lag in (1, 2))
     return out
 

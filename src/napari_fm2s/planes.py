@@ -88,8 +88,8 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     if noise is not None:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
-        unit, *rest = guard(x, unit, var, noise.corr, run, origin)
-        shares = (rest[0], rest[1])
+        unit, blur, back = guard(x, unit, var, noise.corr, run, origin)
+        shares = (blur, back)
     out = imap.from_unit(unit)
     if net.application == "fidelity":
         const = constant_areas(raw)

@@ -12,6 +12,7 @@ from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import QLabel, QLineEdit, QPushButton
 from superqt.utils import create_worker
 
+from ..api import check_offset
 from ..calibrate import Calibration, auto_calibration
 from ..intensity import intensity_map
 
@@ -135,16 +136,13 @@ class Calibrator(QObject):
         text = self.entry.text().strip()
         if not text:
             return None
-        try:
-            value = float(text.replace(",", "."))  # a decimal comma, as some locales type
+        try:  # a decimal comma, as some locales type it
+            return check_offset(text.replace(",", "."))
         except ValueError:
-            value = float("nan")
-        if not np.isfinite(value):
             if not strict:
                 return None
             raise ValueError(f"Camera offset: {text!r} is not a number; type the camera's "
-                             "black level in the image's units, or leave it empty")
-        return value
+                             "black level in the image's units, or leave it empty") from None
 
     def summary(self) -> str:
         """One line on what the last calibration measured."""
