@@ -8,7 +8,7 @@ import logging
 import dask.array as da
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, median_filter
 
 from napari_fm2s import denoise
 from napari_fm2s.guard import NoiseModel, blend_weight, constant_areas, guard, probe_trace
@@ -96,7 +96,7 @@ def test_guard_is_never_worse_than_input_or_output(noise_std, expect):
     clean = 0.1 + 0.6 * (_spots(seed=2) if expect == "input" else smooth)
     x = (clean + noise_std * rng.standard_normal(clean.shape)).astype(np.float32)
     f = _blur(x)
-    out, _, back = guard(x, f, np.full(x.shape, noise_std ** 2), (0.0, 0.0), _blur)
+    out, _, _, back = guard(x, f, np.full(x.shape, noise_std ** 2), (0.0, 0.0), _blur)
     err_in, err_f, err_g = (float(np.mean((z - clean) ** 2)) for z in (x, f, out))
     # the blur's share is chosen from 33 x 33 estimates: when f is itself a blur close to
     # the sigma-1 one (here sigma 1.5), that choice's noise costs a few % at most
@@ -210,5 +210,47 @@ def test_default_is_not_worse_than_a_blur_at_low_counts(kind, caplog, monkeypatc
         out = denoise(raw, fast_steps=40)
     assert _psnr(out, truth) >= blur
     assert any("toward a Gaussian blur" in r.getMessage() for r in caplog.records)
-    monkeypatch.setattr("napari_fm2s.planes.guard", lambda x, f, *a, **k: (f, 0.0, 0.0))
+    monkeypatch.setattr("napari_fm2s.planes.guard", lambda x, f, *a, **k: (f, 0.0, 0.0, 0.0))
     assert _psnr(denoise(raw, fast_steps=40), truth) < blur  # the network alone
+
+
+def _blocks(shape=(192, 192), seed=3) -> np.ndarray:
+    """A clean image in [0, 1]: flat rectangles (where a median keeps edges and flattens
+    the noise)."""
+    rng = np.random.default_rng(seed)
+    img = np.full(shape, 0.2)
+    for _ in range(12):
+        y, x = rng.integers(0, shape[0] - 40), rng.integers(0, shape[1] - 40)
+        img[y:y + rng.integers(20, 40), x:x + rng.integers(20, 40)] = rng.uniform(0.3, 0.9)
+    return img
+
+
+def test_guard_moves_toward_the_median_target_only_where_it_is_better():
+    """A weak denoiser (sigma-0.5 blur, most of the noise left) on flat blocks: the median
+    target (5x5) is far better, and the guard's result takes most of it, ending below
+    both errors; a perfect result (the truth) is left as it is."""
+    rng = np.random.default_rng(4)
+    clean = _blocks()
+    std = 0.05
+    x = (clean + std * rng.standard_normal(clean.shape)).astype(np.float32)
+    var = np.full(x.shape, std ** 2)
+
+    def weak(a: np.ndarray) -> np.ndarray:
+        return gaussian_filter(a.astype(np.float64), 0.5)
+
+    f = weak(x)
+    out, med, _, _ = guard(x, f, var, (0.0, 0.0), weak, window=5)
+    m = median_filter(x, 5, mode="reflect")
+    err_f, err_m, err_g = (float(np.mean((z - clean) ** 2)) for z in (f, m, out))
+    assert err_m < err_f / 2  # the premise: the median is the better estimate here
+    assert med > 0.5 and err_g < min(err_f, err_m)
+    without = guard(x, f, var, (0.0, 0.0), weak)
+    assert without[1] == 0.0 and float(np.mean((without[0] - clean) ** 2)) > err_g
+
+    def truth(a: np.ndarray) -> np.ndarray:
+        return clean.astype(np.float64)
+
+    kept, med, blur, back = guard(x, clean.astype(np.float32), var, (0.0, 0.0), truth,
+                                  window=5)
+    assert med < 0.05 and blur < 0.05
+    assert float(np.mean((kept - clean) ** 2)) < 0.1 * std ** 2

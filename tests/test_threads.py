@@ -12,8 +12,9 @@ import torch
 
 from napari_fm2s import denoise, threads
 from napari_fm2s.cli import _settings, build_parser
-from napari_fm2s.threads import (ENV, cgroup_cpu_limit, choose_threads, default_threads,
-                                 prefer_passive_wait, thread_policy, usable_cores)
+from napari_fm2s.threads import (ENV, SPIN_COUNT, cgroup_cpu_limit, choose_threads,
+                                 default_threads, prefer_passive_wait, thread_policy,
+                                 usable_cores)
 
 from .conftest import FAST
 
@@ -114,9 +115,11 @@ def test_prefer_passive_wait_only_before_torch(monkeypatch: pytest.MonkeyPatch) 
     assert env == {}
     monkeypatch.delitem(sys.modules, "torch")
     assert prefer_passive_wait(env) is True
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(SPIN_COUNT)}
     env = {"OMP_WAIT_POLICY": "active"}  # the user's choice stays
     assert prefer_passive_wait(env) is False and env == {"OMP_WAIT_POLICY": "active"}
+    env = {"GOMP_SPINCOUNT": "0"}  # so does a spin count of the user's
+    assert prefer_passive_wait(env) is False and env == {"GOMP_SPINCOUNT": "0"}
 
 
 def test_denoise_runs_with_the_threads_asked_for(noisy_small) -> None:

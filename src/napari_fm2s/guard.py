@@ -19,14 +19,17 @@ worse than the input while the margin stays under 2 (1.97 for white noise; corre
 noise, whose local means fluctuate more, gets a wider one), up to the accuracy of ``v``
 and ``t``.
 
-Before that, the same estimate compares ``f`` with a Gaussian blur ``g`` (sigma 1) of
-the input, whose ``t`` is exact (``v`` times the kernel's weights summed against the
-noise's autocorrelation): the result is ``f + beta (g - f)`` with the ``beta`` in [0, 1]
-that minimises the estimated error over 33 x 33 windows.  At low photon counts (photon
-counting, EMCCD) the median target is coarse and the blur can be the better estimate
-there; where the network is better, ``beta`` is 0.  For correlated noise, whose 3-tap
-model is approximate, ``beta`` needs :data:`BLUR_SIGNIFICANCE` standard deviations of
-evidence.
+Before that, the same estimate compares ``f`` with two plain estimates of the input,
+in turn: the median target ``m`` (the training target's median, same window; its ``t``
+by the same Monte Carlo probe), then a Gaussian blur ``g`` (sigma 1), whose ``t`` is
+exact (``v`` times the kernel's weights summed against the noise's autocorrelation).
+Each time the result becomes ``f + beta (c - f)`` with the ``beta`` in [0, 1] that
+minimises the estimated error over 33 x 33 windows, after subtracting a margin of
+standard deviations of the estimate.  Their errors differ from the network's: with
+correlated noise (wide-field) the network leaves blotches that the 11 x 11 median
+averages out; at low photon counts (photon counting, EMCCD) the median target is coarse
+and the blur can be the better estimate there; where the network is better, ``beta`` is
+0.
 
 No napari or Qt here.
 """
@@ -41,7 +44,7 @@ import torch
 from scipy.ndimage import gaussian_filter, maximum_filter, minimum_filter, uniform_filter
 
 from .measure import CORR_ON, NoiseEstimate
-from .noise import colour_kernel, colour_noise
+from .noise import colour_kernel, colour_noise, median_target
 
 #: Radius of the local windows of the blend toward the input, of the divergence's mean,
 #: and of the choice of the blur's share (pixels).
@@ -49,9 +52,12 @@ BLEND_RADIUS, TRACE_RADIUS, BLUR_RADIUS = 4, 16, 16
 #: The blur the result is compared with: Gaussian, sigma in pixels (scipy's kernel,
 #: truncated at 4 sigma).
 BLUR_SIGMA = 1.0
-#: Windows nest (divergence, then the blur's share, then the blend): a lazy chunk needs
-#: GUARD_RADIUS of halo beyond the network's.
-GUARD_RADIUS = TRACE_RADIUS + BLUR_RADIUS + max(BLEND_RADIUS, int(4 * BLUR_SIGMA + 0.5))
+#: Standard deviations of evidence the median target's share needs (any noise).  Measured
+#: (fast, auto, seed 3407; without the median / 2 sd for correlated noise only / 2 sd for
+#: any): WideField_BPAE_B_1 34.63 / 35.18 / 35.18, _B_4 32.94 / 33.63 / 33.63;
+#: TwoPhoton_MICE_3 34.38 / 34.44 / 34.50; Confocal_FISH_1 31.91 / 31.87 / 31.90; TIRF
+#: stack 29.83 / 29.82 / 29.83.
+MEDIAN_SIGNIFICANCE = 2.0
 #: Standard deviations of evidence the blur's share needs for correlated noise (white
 #: noise: none).  Measured (fast, auto, seed 3407): WideField_BPAE_B_1 (corr 0.6) 34.48
 #: dB without the blur, 34.23 with no margin, 34.41 with 1, 34.50 with 2.
@@ -185,41 +191,75 @@ def blur_trace_factor(corr: tuple[float, float], sigma: float = BLUR_SIGMA) -> f
     return out
 
 
-def toward_blur(x: np.ndarray, f: np.ndarray, var: np.ndarray, tf: np.ndarray,
-                corr: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(h, th, beta)``: ``h = f + beta (g - f)`` with ``g`` the Gaussian blur of ``x``
-    and ``beta`` in [0, 1] minimising the estimated error over windows of
-    ``2 BLUR_RADIUS + 1`` (module docstring); ``tf``, ``th``: the ``v div`` terms of
-    ``f`` and ``h``."""
-    g = gaussian_filter(x, BLUR_SIGMA, mode="reflect")
-    tg = blur_trace_factor(corr) * var
+def guard_halo(window: int = 0) -> int:
+    """Halo a lazy chunk needs beyond the network's: the nested windows (divergence, the
+    median's share, the blur's share, the blend) plus the widest filter (blur kernel or a
+    median of ``window``)."""
+    return (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS
+            + max(int(4 * BLUR_SIGMA + 0.5), int(window) // 2))
+
+
+def toward(x: np.ndarray, f: np.ndarray, tf: np.ndarray, c: np.ndarray, tc: np.ndarray,
+           var: np.ndarray, corr: tuple[float, float], significance: float = 0.0
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(h, th, beta)``: ``h = f + beta (c - f)`` with ``beta`` in [0, 1] minimising the
+    estimated error over windows of ``2 BLUR_RADIUS + 1``, less ``significance``
+    standard deviations of the estimate (module docstring); ``tf``, ``tc``, ``th``: the
+    ``v div`` terms of ``f``, ``c`` and ``h``."""
     size = 2 * BLUR_RADIUS + 1
 
     def local(a: np.ndarray) -> np.ndarray:
         return uniform_filter(a, size, mode="reflect")
 
-    gf = g - f
-    gain = local((x - f) * gf) - local(tg - tf)  # half the error's slope at beta = 0
-    if max(corr) >= CORR_ON:
-        spread = np.sqrt(local(var * gf * gf) / effective_pixels(size, corr))
-        gain -= BLUR_SIGNIFICANCE * spread
-    beta = np.clip(gain / np.maximum(local(gf * gf), 1e-30), 0.0, 1.0)
-    return f + beta * gf, tf + beta * (tg - tf), beta
+    d = c - f
+    gain = local((x - f) * d) - local(tc - tf)  # half the error's slope at beta = 0
+    if significance > 0:
+        gain -= significance * np.sqrt(local(var * d * d) / effective_pixels(size, corr))
+    beta = np.clip(gain / np.maximum(local(d * d), 1e-30), 0.0, 1.0)
+    return f + beta * d, tf + beta * (tc - tf), beta
+
+
+def toward_blur(x: np.ndarray, f: np.ndarray, var: np.ndarray, tf: np.ndarray,
+                corr: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`toward` the Gaussian blur of ``x`` (sigma :data:`BLUR_SIGMA`, exact ``v
+    div``); correlated noise needs :data:`BLUR_SIGNIFICANCE` standard deviations."""
+    g = gaussian_filter(x, BLUR_SIGMA, mode="reflect")
+    sig = BLUR_SIGNIFICANCE if max(corr) >= CORR_ON else 0.0
+    return toward(x, f, tf, g, blur_trace_factor(corr) * var, var, corr, sig)
+
+
+def _divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[float, float],
+                run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int]
+                ) -> np.ndarray:
+    """The ``v div`` terms of ``out = run(x)``: the Monte Carlo probe's, averaged over
+    ``2 TRACE_RADIUS + 1`` windows (one probe is noisy: the divergence, a smooth
+    property of ``run``, is averaged wider), clipped to [0, v]."""
+    size = 2 * TRACE_RADIUS + 1
+    trace = probe_trace(x, out, np.sqrt(var), corr, run, origin)
+    div = uniform_filter(trace, size, mode="reflect") / np.maximum(
+        uniform_filter(var, size, mode="reflect"), 1e-30)
+    return np.clip(div, 0.0, 1.0) * var
 
 
 def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, float],
-          run: Callable[[np.ndarray], np.ndarray],
-          origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, float, float]:
+          run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int] = (0, 0),
+          window: int = 0) -> tuple[np.ndarray, float, float, float]:
     """The guarded result of one unit-scale plane (or block of it, its first pixel at
     ``origin``): ``x`` the network's input, ``f`` its output, ``var`` the noise variance
-    per pixel, ``run`` the network.  Returns the result, the blur's mean share, and the
-    mean fraction of the removed part put back."""
+    per pixel, ``run`` the network, ``window`` the median target's (0: not compared).
+    Returns the result, the median's and the blur's mean shares, and the mean fraction
+    of the removed part put back."""
     x64, f64 = x.astype(np.float64), f.astype(np.float64)
-    trace = probe_trace(x64, f64, np.sqrt(var), corr, run, origin)
-    size = 2 * TRACE_RADIUS + 1  # one probe is noisy: the divergence, a smooth property of
-    div = uniform_filter(trace, size, mode="reflect") / np.maximum(  # the network, is
-        uniform_filter(var, size, mode="reflect"), 1e-30)            # averaged wider
-    h, th, beta = toward_blur(x64, f64, var, np.clip(div, 0.0, 1.0) * var, corr)
+    h, th = f64, _divergence(x64, f64, var, corr, run, origin)
+    gamma = np.zeros(1)
+    if window > 1:
+        def median(a: np.ndarray) -> np.ndarray:
+            return median_target(a.astype(np.float32), window).astype(np.float64)
+
+        m = median(x64)
+        tm = _divergence(x64, m, var, corr, median, origin)
+        h, th, gamma = toward(x64, h, th, m, tm, var, corr, MEDIAN_SIGNIFICANCE)
+    h, th, beta = toward_blur(x64, h, var, th, corr)
     alpha = blend_weight(x64, h, var, th, corr)
-    return ((h + (1.0 - alpha) * (x64 - h)).astype(np.float32), float(np.mean(beta)),
-            float(np.mean(1 - alpha)))
+    return ((h + (1.0 - alpha) * (x64 - h)).astype(np.float32), float(np.mean(gamma)),
+            float(np.mean(beta)), float(np.mean(1 - alpha)))

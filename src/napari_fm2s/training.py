@@ -27,7 +27,7 @@ class _Stepper:
                  progress: Optional[ProgressFn], cancel: CancelLike,
                  lr_at: Optional[Callable[[int], float]] = None, beta2: float = 0.999) -> None:
         self.net = net
-        self.opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, beta2))
+        self.opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, beta2), foreach=True)
         self.lr_at = lr_at
         self.total = total
         self.step = 0
