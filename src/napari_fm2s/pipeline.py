@@ -233,7 +233,6 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
         except ValueError:
             return
         ch.noise = NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
-        ch.preset = model.preset  # its median window: the guard compares with that target
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,

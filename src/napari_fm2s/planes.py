@@ -17,7 +17,7 @@ import numpy as np
 
 from .axes import Layout
 from .hooks import raise_if
-from .guard import REPORT_FRACTION, NoiseModel, constant_areas, guard, guard_halo
+from .guard import GUARD_RADIUS, REPORT_FRACTION, NoiseModel, constant_areas, guard
 from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
 from .lazy import map_planes
@@ -29,24 +29,23 @@ def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[
                   nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
                   cancelled: Callable[[], bool], spread: bool = False,
                   origin: tuple[int, int] = (0, 0), noise: Optional[NoiseModel] = None,
-                  where: str = "", window: int = 0) -> np.ndarray:
+                  where: str = "") -> np.ndarray:
     """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``
     (its first pixel at ``origin`` in the plane); with ``spread``, return the spread
     (input units) instead of the result.  ``noise`` (auto): each result through the
-    do-no-harm guard (:func:`_plane`), which also compares it with the median target of
-    ``window``.
+    do-no-harm guard (:func:`_plane`).
 
     Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
     out, dev = _both(block, first, stack_shape, nets, maps, cancelled, origin, noise, where,
-                     spread, window)
+                     spread)
     return dev if dev is not None else out
 
 
 def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
           nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
           cancelled: Callable[[], bool], origin: tuple[int, int] = (0, 0),
-          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False,
-          window: int = 0) -> tuple[np.ndarray, Optional[np.ndarray]]:
+          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False
+          ) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Result of every plane of a block and, with ``spread``, its spread, from one pass
     (see :func:`denoise_block`); logs when the guard acted."""
     out = np.empty(block.shape, np.float32)
@@ -57,7 +56,7 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
         i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
         net, imap = nets[i % len(nets)], maps[i % len(maps)]
         out[local], d, shares = _plane(block[local], net, imap, cancelled, origin, noise,
-                                       spread, window)
+                                       spread)
         if dev is not None and d is not None:
             dev[local] = d
         if max(shares) >= REPORT_FRACTION:
@@ -74,12 +73,11 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
 
 
 def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callable[[], bool],
-           origin: tuple[int, int], noise: Optional[NoiseModel], spread: bool = False,
-           window: int = 0) -> tuple[np.ndarray, Optional[np.ndarray],
-                                     tuple[float, float, float]]:
+           origin: tuple[int, int], noise: Optional[NoiseModel], spread: bool = False
+           ) -> tuple[np.ndarray, Optional[np.ndarray], tuple[float, float, float]]:
     """One plane: result, spread (input units; None without ``spread``), and the guard's
-    (median share, blur share, fraction of the removed part put back).  With ``noise`` the result goes
-    through the do-no-harm guard (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
+    (median share, blur share, fraction of the removed part put back).  With ``noise``
+    the result goes through the do-no-harm guard (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
     network's result keeps the input's constant areas (zero padding) exactly."""
     x = imap.to_unit(raw)
     d = None
@@ -91,8 +89,8 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     if noise is not None:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
-        unit, *rest = guard(x, unit, var, noise.corr, run, origin, window)
-        shares = (rest[0], rest[1], rest[2])
+        unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin)
+        shares = (med, blur, back)
     out = imap.from_unit(unit)
     if net.application == "fidelity":
         const = constant_areas(raw)
@@ -112,8 +110,6 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
     results: list[list[Any]] = [[] for _ in range(n_out)]
     for ch in channels:
         noise = getattr(ch, "noise", None)  # auto's noise model: the guard's
-        preset = getattr(ch, "preset", None)
-        window = preset.filter_size if noise is not None and preset is not None else 0
         where = layout.where(ch.index)
         if not ch.nets:  # alpha sample or constant channel
             copy = ch.data.astype(np.float32)
@@ -122,15 +118,14 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
             res = [map_planes(ch.data, partial(denoise_block, stack_shape=stack_shape,
                                                nets=ch.nets, maps=ch.maps,
                                                cancelled=cancelled, spread=bool(k),
-                                               noise=noise, where=where, window=window),
-                              extra_halo=guard_halo(window) if noise is not None else 0)
+                                               noise=noise, where=where),
+                              extra_halo=GUARD_RADIUS if noise is not None else 0)
                    for k in range(n_out)]
         else:
             raise_if(cancelled)
             first = (0,) * len(stack_shape)
             res = list(_both(np.asarray(ch.data), first, stack_shape, ch.nets, ch.maps,
-                             cancelled, noise=noise, where=where, spread=spread,
-                             window=window))[:n_out]
+                             cancelled, noise=noise, where=where, spread=spread))[:n_out]
         for k in range(n_out):
             if outs[k] is not None:
                 outs[k][ch.index] = res[k]
