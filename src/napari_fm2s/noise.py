@@ -111,7 +111,8 @@ def inject(x: torch.Tensor, k_g: float, k_p: float, lam_p: float, stride: int,
     if black > 0:
         return _inject_black(x, k_g, k_p, lam_p, stride, generator, m, corr, black)
     rate = k_p / m
-    y = torch.poisson(x * rate, generator=generator) / rate
+    # a mean-preserving target dips just below 0 next to values under the scale's start
+    y = torch.poisson((x * rate).clamp_(min=0.0), generator=generator) / rate
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = (y + noise * (k_g * m / 255.0)).clamp_(0.0, 1.0)
     y = torch.poisson(y * lam_p, generator=generator) / lam_p
