@@ -239,26 +239,26 @@ def toward_blur(x: np.ndarray, f: np.ndarray, var: np.ndarray, tf: np.ndarray,
     return toward(x, f, tf, g, blur_trace_factor(corr) * var, var, corr, sig)
 
 
-def _divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[float, float],
-                run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int]
-                ) -> np.ndarray:
-    """The ``v div`` terms of ``out = run(x)``: the Monte Carlo probe's, averaged over
-    ``2 TRACE_RADIUS + 1`` windows (one probe is noisy: the divergence, a smooth
-    property of ``run``, is averaged wider), clipped to [0, v]."""
+def divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[float, float],
+               run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int]
+               ) -> np.ndarray:
+    """``div out`` of ``out = run(x)`` (noise covariance weighted, in units of ``var``):
+    the Monte Carlo probe's terms averaged over ``2 TRACE_RADIUS + 1`` windows (one probe
+    is noisy: the divergence, a smooth property of ``run``, is averaged wider), clipped
+    to [0, 1].  ``v div`` is the covariance term the estimates use."""
     size = 2 * TRACE_RADIUS + 1
     trace = probe_trace(x, out, np.sqrt(var), corr, run, origin)
     div = uniform_filter(trace, size, mode="reflect") / np.maximum(
         uniform_filter(var, size, mode="reflect"), 1e-30)
-    return np.clip(div, 0.0, 1.0) * var
+    return np.clip(div, 0.0, 1.0)
 
 
-def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, tf: np.ndarray
+def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, div: np.ndarray
                     ) -> np.ndarray:
-    """``var`` where the result agrees with it, else the most noise the result ``f`` can
-    have removed: ``mean((x - f)^2) / (1 - 2 div f)`` over ``2 TRACE_RADIUS + 1`` windows
-    (module docstring; ``tf = var div f``)."""
+    """``var`` where the result agrees with it, else the most noise the result ``f`` (of
+    divergence ``div``) can have removed: ``mean((x - f)^2) / (1 - 2 div)`` over
+    ``2 TRACE_RADIUS + 1`` windows (module docstring)."""
     size = 2 * TRACE_RADIUS + 1
-    div = tf / np.maximum(var, 1e-30)
     bound = uniform_filter((x - f) ** 2, size, mode="reflect") / np.maximum(1 - 2 * div,
                                                                              CAP_FLOOR)
     return np.minimum(var, bound)
@@ -272,16 +272,15 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
     and the blur's mean shares, and the mean fraction of the removed part put back."""
     x64, f64 = x.astype(np.float64), f.astype(np.float64)
-    tf = _divergence(x64, f64, var, corr, run, origin)
-    v = capped_variance(x64, f64, var, tf)
-    tf = tf / np.maximum(var, 1e-30) * v
+    div_f = divergence(x64, f64, var, corr, run, origin)
+    v = capped_variance(x64, f64, var, div_f)
 
     def median(a: np.ndarray) -> np.ndarray:
         return median_target(a.astype(np.float32), MEDIAN_WINDOW).astype(np.float64)
 
     m = median(x64)
-    tm = _divergence(x64, m, v, corr, median, origin)
-    h, th, gamma = toward(x64, f64, tf, m, tm, v, corr, MEDIAN_SIGNIFICANCE)
+    tm = divergence(x64, m, v, corr, median, origin) * v
+    h, th, gamma = toward(x64, f64, div_f * v, m, tm, v, corr, MEDIAN_SIGNIFICANCE)
     h, th, beta = toward_blur(x64, h, v, th, corr)
     alpha = blend_weight(x64, h, v, th, corr)
     return ((h + (1.0 - alpha) * (x64 - h)).astype(np.float32), float(np.mean(gamma)),

@@ -133,8 +133,8 @@ def map_planes(sub: Any, fn: Callable[..., np.ndarray], extra_halo: int = 0) -> 
         origin = tuple(int(s[k]) - halo if k else 0 for s, k in zip(starts, where[-2:]))
         return fn(block, tuple(int(a) for a, _ in loc[:-2]), origin=origin)
 
-    depth = {i: 0 for i in range(nd)}  # an axis in one chunk needs no halo (and dask
-    depth.update({ax: halo for ax in (nd - 2, nd - 1) if len(sub.chunks[ax]) > 1})  # refuses
-    # a halo wider than the axis)
+    # an axis held in one chunk needs no halo (and dask refuses one wider than the axis)
+    depth = {i: 0 for i in range(nd)}
+    depth.update({ax: halo for ax in (nd - 2, nd - 1) if len(sub.chunks[ax]) > 1})
     return sub.map_overlap(block_fn, depth=depth, boundary="none", dtype=np.float32,
                            meta=np.empty((0,) * nd, np.float32))

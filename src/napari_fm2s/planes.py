@@ -17,7 +17,8 @@ import numpy as np
 
 from .axes import Layout
 from .hooks import raise_if
-from .guard import GUARD_RADIUS, REPORT_FRACTION, NoiseModel, constant_areas, guard
+from .guard import (GUARD_RADIUS, MEDIAN_WINDOW, REPORT_FRACTION, NoiseModel,
+                    constant_areas, guard)
 from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
 from .lazy import map_planes
@@ -64,11 +65,11 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
     if acted:
         med, blur, back = np.mean(acted, axis=0)
         log.info("auto%s: do-no-harm guard acted on %d of %d plane(s): %.0f %% blended "
-                 "toward an 11x11 median and %.0f %% toward a Gaussian blur (where their "
+                 "toward an %dx%d median and %.0f %% toward a Gaussian blur (where their "
                  "estimated error was lower), %.0f %% of the removed part put back (where "
                  "more than the measured noise was removed)", where, len(acted),
-                 int(np.prod(block.shape[:-2], dtype=np.int64)), 100 * med, 100 * blur,
-                 100 * back)
+                 int(np.prod(block.shape[:-2], dtype=np.int64)), 100 * med, MEDIAN_WINDOW,
+                 MEDIAN_WINDOW, 100 * blur, 100 * back)
     return out, dev
 
 
@@ -77,8 +78,9 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
            ) -> tuple[np.ndarray, Optional[np.ndarray], tuple[float, float, float]]:
     """One plane: result, spread (input units; None without ``spread``), and the guard's
     (median share, blur share, fraction of the removed part put back).  With ``noise``
-    the result goes through the do-no-harm guard (:func:`napari_fm2s.guard.guard`); a fidelity (fast-mode)
-    network's result keeps the input's constant areas (zero padding) exactly."""
+    the result goes through the do-no-harm guard (:func:`napari_fm2s.guard.guard`); a
+    fidelity (fast-mode) network's result keeps the input's constant areas (zero
+    padding) exactly."""
     x = imap.to_unit(raw)
     d = None
     if spread:
