@@ -13,6 +13,8 @@ Configs:
               so the package's passive wait policy is not applied: the behaviour before)
   1p, 2p      the same with ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep)
   default     ``threads=None``: what a user gets (package import sets the wait policy)
+  spin30k, spin100k, spin300k   default with GOMP_SPINCOUNT set (longer spin before sleeping)
+  active      default with OMP_WAIT_POLICY=ACTIVE set by the user (spinning wait)
 Ratios are against the idle ``default`` row (else the first idle row).  Other programs use
 the CPU too: the load average when each row started is printed; run idle rows when it is low.
 """
@@ -64,13 +66,19 @@ CONFIGS = {  # name: (threads, torch imported first, extra environment)
     "1p": ("1", True, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "2p": ("2", True, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "default": ("default", False, {}),
+    # the package's passive wait with a longer spin (the user's GOMP_SPINCOUNT is kept);
+    # libgomp counts ~100000 spins per ms
+    "spin30k": ("default", False, {"GOMP_SPINCOUNT": "30000"}),
+    "spin100k": ("default", False, {"GOMP_SPINCOUNT": "100000"}),
+    "spin300k": ("default", False, {"GOMP_SPINCOUNT": "300000"}),
+    "active": ("default", False, {"OMP_WAIT_POLICY": "ACTIVE"}),
 }
 
 
 def run_child(config: str, image: str, gt: str) -> dict:
     threads, first, extra = CONFIGS[config]
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "FM2S_THREADS")}
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "FM2S_THREADS")}
     env.update(extra, PYTHONPATH=str(ROOT / "src"))
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, "1" if first else "0", threads,

@@ -45,3 +45,27 @@ def test_median_target_is_median_filter():
     t = median_target(raw, 3)
     assert t.dtype == np.float32
     assert np.isclose(t[5, 5], np.median(raw[4:7, 4:7]))
+
+
+def test_median_in_parallel_bands_equals_whole(monkeypatch):
+    """Row bands filtered on several threads give scipy's whole-image median exactly."""
+    import torch
+
+    from napari_fm2s import noise
+
+    rng = np.random.default_rng(3)
+    x = rng.random((203, 157)).astype(np.float32)
+    monkeypatch.setattr(noise, "MEDIAN_PARALLEL_WORK", 1000)
+    calls = []
+    real = noise.median_filter
+    monkeypatch.setattr(noise, "median_filter", lambda a, **k: calls.append(a.shape) or real(a, **k))
+    old = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for size in (3, 11):
+            calls.clear()
+            out = median_target(x, size)
+            np.testing.assert_array_equal(out, real(x, size=size, mode="reflect"))
+            assert len(calls) == 3  # one band per thread
+    finally:
+        torch.set_num_threads(old)

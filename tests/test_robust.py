@@ -175,8 +175,10 @@ def test_cancel_in_each_phase_stops_at_the_next_check(monkeypatch, phase):
         denoise(img, cancel=cancel, **kw)
     if phase == "training":
         assert steps[-1] == 3  # not one step more
+    elif phase == "median":  # bands run on torch's threads: the others under way finish
+        assert calls["after"] <= torch.get_num_threads() - 1
     else:
-        assert calls["after"] == 0  # no further block or tile after the one under way
+        assert calls["after"] == 0  # no further tile after the one under way
 
 
 def test_blocked_median_equals_whole_and_stops(monkeypatch):
