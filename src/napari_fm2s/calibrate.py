@@ -47,11 +47,13 @@ CALIBRATION_PIXELS = 2 * 512 * 512
 #: Median window for white and for correlated noise.
 FILTER_WHITE, FILTER_CORRELATED = 3, 11
 #: Fast-mode steps for correlated noise (white noise: the confocal preset's 400).  The
-#: widefield preset's 1000 were set before auto, the flips and the guard; on
-#: WideField_BPAE_B_1, _3, _4 (default path) 600 steps averaged 33.94 / 33.69 dB (seeds
-#: 3407 / 1) against 33.79 / 33.63 with 1000 (400-800 with seed 3407: 33.69-33.94; one
-#: run's seed moves an image by up to 0.6 dB), in 40 % less training time.
-STEPS_CORRELATED = 600
+#: widefield preset's 1000 were set before auto, the flips and the guard.  On
+#: WideField_BPAE_B_1, _3, _4 (default path), averaged over seeds 3407, 1 and 2, 400 steps
+#: scored 35.067 / 34.841 / 33.693 dB against 35.046 / 34.749 / 33.591 with 600 (mean
+#: +0.07 dB, in a third less training); seed 3407 alone favoured 600 (by 0.11-0.13 dB),
+#: seeds 1 and 2 favoured 400 (by 0.04-0.24): one run's seed moves these images by up to
+#: 0.4 dB (benchmarks/results/widefield_steps_seeds.txt).
+STEPS_CORRELATED = 400
 #: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
 #: preset (and a user's own values win over both).
 CALIBRATED = ("k_g", "k_p", "lam_p", "corr", "filter_size", "channels", "fast_steps")
