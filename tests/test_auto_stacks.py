@@ -109,7 +109,22 @@ def test_zero_padding_left_out_of_the_estimate(band):
             assert b == pytest.approx(a, rel=0.35), k
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_zero_border_all_round_comes_back_zero_and_finite(dtype):
+    """Registration padding on every side: the guard's local means of squares dipped a
+    rounding error below 0 beside it, and their square root turned the plane into NaN."""
+    img = np.zeros((256, 256), dtype)
+    img[40:-40, 48:-32] = _camera_stack(n=1, shape=(176, 176))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no invalid value in sqrt
+        out = denoise(img, **FAST)
+    assert np.isfinite(out).all()
+    inner = np.zeros(img.shape, bool)
+    inner[40:-40, 48:-32] = True
+    assert (out[~inner] == 0).all()
+    assert abs(float(out[inner].mean()) - float(img[inner].mean())) < 1.0
+
+
 @pytest.mark.slow
 def test_auto_through_cli_on_stack_cyx_and_rgb(tmp_path, capsys):
     cam = _camera_stack(n=3, shape=(96, 96))

@@ -225,7 +225,9 @@ def toward(x: np.ndarray, f: np.ndarray, tf: np.ndarray, c: np.ndarray, tc: np.n
     d = c - f
     gain = local((x - f) * d) - local(tc - tf)  # half the error's slope at beta = 0
     if significance > 0:
-        gain -= significance * np.sqrt(local(var * d * d) / effective_pixels(size, corr))
+        # local sums of non-negative terms can come out a rounding error below 0
+        gain -= significance * np.sqrt(np.maximum(local(var * d * d), 0.0)
+                                       / effective_pixels(size, corr))
     beta = np.clip(gain / np.maximum(local(d * d), 1e-30), 0.0, 1.0)
     return f + beta * d, tf + beta * (tc - tf), beta
 
@@ -247,7 +249,7 @@ def divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[floa
     is noisy: the divergence, a smooth property of ``run``, is averaged wider), clipped
     to [0, 1].  ``v div`` is the covariance term the estimates use."""
     size = 2 * TRACE_RADIUS + 1
-    trace = probe_trace(x, out, np.sqrt(var), corr, run, origin)
+    trace = probe_trace(x, out, np.sqrt(np.maximum(var, 0.0)), corr, run, origin)
     div = uniform_filter(trace, size, mode="reflect") / np.maximum(
         uniform_filter(var, size, mode="reflect"), 1e-30)
     return np.clip(div, 0.0, 1.0)
@@ -259,9 +261,10 @@ def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, div: np.ndarr
     divergence ``div``) can have removed: ``mean((x - f)^2) / (1 - 2 div)`` over
     ``2 TRACE_RADIUS + 1`` windows (module docstring)."""
     size = 2 * TRACE_RADIUS + 1
-    bound = uniform_filter((x - f) ** 2, size, mode="reflect") / np.maximum(1 - 2 * div,
-                                                                             CAP_FLOOR)
-    return np.minimum(var, bound)
+    # a running local mean of squares can dip a rounding error below 0 next to a constant
+    # (zero-padded) area: clipped, else its square root is NaN and spreads over the plane
+    r2 = np.maximum(uniform_filter((x - f) ** 2, size, mode="reflect"), 0.0)
+    return np.minimum(var, r2 / np.maximum(1 - 2 * div, CAP_FLOOR))
 
 
 def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, float],
