@@ -137,6 +137,7 @@ def test_cli_prints_the_axes_it_used(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "strip.tif", img[:5])  # a 5x48 plane, axes not given
     assert main(["denoise", str(tmp_path / "strip.tif"), "-o", str(tmp_path / "s.tif"),
                  *CLI_TINY]) == 1
-    assert "too small" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "too small" in err and "--axes YX" in err
     assert main(["denoise", str(tmp_path / "strip.tif"), "-o", str(tmp_path / "s.tif"),
                  *CLI_TINY, "--axes", "YX"]) == 0

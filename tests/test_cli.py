@@ -46,6 +46,15 @@ def test_several_inputs_go_to_a_folder(tmp_path, noisy_small):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_fm2s.tif", "b_fm2s.tif"]
 
 
+def test_a_folder_into_a_file_name_is_refused(tmp_path, noisy_small, capsys):
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "b.tif", noisy_small)
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o.tif"), *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert "looks like a file name" in err and "give a folder" in err
+    assert not (tmp_path / "o.tif").exists()  # no folder named like a file
+
+
 @pytest.mark.slow
 def test_sample_and_presets(tmp_path):
     assert main(["denoise", "--sample", "-o", str(tmp_path / "s.tif"), *SMALL]) == 0

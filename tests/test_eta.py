@@ -109,7 +109,7 @@ def test_format_eta() -> None:
 
 def test_progress_bar_eta_from_steps_and_done_line() -> None:
     clock, out = Clock(), io.StringIO()
-    bar = ProgressBar("x", stream=out, skip=2, clock=clock)
+    bar = ProgressBar("x", stream=out, skip=2, clock=clock, interactive=True)
     clock.t += 30.0  # set-up before training: not a step
     bar(1, 100, 0.1)
     assert "ETA --:--" in out.getvalue()
@@ -125,11 +125,24 @@ def test_progress_bar_eta_from_steps_and_done_line() -> None:
 
 def test_progress_bar_redraws_at_most_every_fifth_of_a_second() -> None:
     clock, out = Clock(), io.StringIO()
-    bar = ProgressBar("x", stream=out, clock=clock)
+    bar = ProgressBar("x", stream=out, clock=clock, interactive=True)
     for s in range(1, 101):
         clock.t += 0.01
         bar(s, 100)
     assert out.getvalue().count("\r") == 1 + 4 + 1  # first, every 0.2 s of 1 s, last
+
+
+def test_progress_to_a_file_is_plain_lines_every_ten_seconds() -> None:
+    clock, out = Clock(), io.StringIO()  # a StringIO is no terminal
+    bar = ProgressBar("x", stream=out, clock=clock)
+    for s in range(1, 101):
+        clock.t += 0.25  # 25 s in all
+        bar(s, 100, 0.1)
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 1 + 2 + 1  # first, every 10 s of 25 s, last
+    assert lines[-1].startswith("x [") and "100/100" in lines[-1]
 
 
 def test_overall_eta_ignores_skipped_files(capsys: pytest.CaptureFixture) -> None:

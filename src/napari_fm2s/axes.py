@@ -130,11 +130,15 @@ def check_guessed_plane(shape: Sequence[int], axes: str) -> None:
     if min(h, w) >= MIN_GUESSED_SIDE:
         return
     example, how = _example(shape), "guessed" if axes.rule else "from the file"
+    if axes.rule:
+        ask = (f"pass axes=... to say which axes are the plane, e.g. axes={example!r} (CLI: "
+               f"--axes {example}; napari: the layer's axis_labels)")
+    else:  # the file's axes are likely right: the plane is just small
+        ask = (f"if {axes} is right, pass it to denoise the plane anyway: axes={str(axes)!r} "
+               f"(CLI: --axes {axes})")
     raise ValueError(f"the image plane of {h}x{w} (axes {axes}, {how}, for shape {shape}) is "
-                     f"too small: axes not given never leave a plane side under "
-                     f"{MIN_GUESSED_SIDE} px (the result would be worse than the input); pass "
-                     f"axes=... to say which axes are the plane, e.g. axes={example!r} (CLI: "
-                     f"--axes {example}; napari: the layer's axis_labels)")
+                     f"too small (under {MIN_GUESSED_SIDE} px on a side, where the result is likely "
+                     f"worse than the input); {ask}")
 
 
 def _example(shape: tuple[int, ...]) -> str:

@@ -142,6 +142,10 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
     several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
         (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
         for s in inputs)
+    if several and not output.is_dir() and output.suffix.lower() in (".tif", ".tiff"):
+        raise ValueError(f"several inputs (a folder or a pattern) are written into a folder, "
+                         f"and -o {output} looks like a file name: give a folder, e.g. "
+                         f"-o {output.with_suffix('')}/")
     plan = Plan([], [], [], output if several else None)
     for p in paths:
         try:

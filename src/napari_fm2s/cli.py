@@ -28,20 +28,32 @@ _HELP_PRESET = "confocal"
 
 class ProgressBar:
     """A one-line terminal progress bar fed by ``progress(step, total, loss)``; its ETA
-    comes from measured step times (:class:`napari_fm2s.eta.StepEta`), per phase."""
+    comes from measured step times (:class:`napari_fm2s.eta.StepEta`), per phase.
+
+    On a terminal the line is redrawn (``\\r``) at most every 0.2 s; written to a file or
+    pipe (``interactive`` False; ``None``: ``stream.isatty()``) it is one plain line every
+    :data:`LOG_INTERVAL` seconds and at the end, so logs stay readable."""
+
+    LOG_INTERVAL = 10.0
 
     def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30,
                  unit: str = "", skip: int = 3,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 interactive: Optional[bool] = None) -> None:
         self.label, self.stream, self.width, self.unit = label, stream, width, unit
         self.clock = clock
         self.eta = StepEta(skip=skip, clock=clock)
         self.last: Optional[float] = None
+        if interactive is None:
+            isatty = getattr(stream, "isatty", None)
+            interactive = bool(isatty()) if callable(isatty) else False
+        self.interactive = interactive
 
     def __call__(self, step: int, total: int, loss: Optional[float] = None) -> None:
         left = self.eta.update(step, total)
         now = self.clock()
-        if step < total and self.last is not None and now - self.last < 0.2:
+        interval = 0.2 if self.interactive else self.LOG_INTERVAL
+        if step < total and self.last is not None and now - self.last < interval:
             return
         self.last = now
         frac = step / max(total, 1)
@@ -49,10 +61,11 @@ class ProgressBar:
         what = f" loss {loss:.2e}" if loss is not None else f" {self.unit}" if self.unit else ""
         when = f"in {format_eta(self.eta.elapsed())}" if step >= total else \
             f"ETA {format_eta(left)}"
-        self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {frac:4.0%} "
-                          f"{step}/{total}{what} {when} ")
-        if step >= total:
-            self.stream.write("\n")
+        line = f"{self.label} [{bar:<{self.width}}] {frac:4.0%} {step}/{total}{what} {when} "
+        if self.interactive:
+            self.stream.write(f"\r{line}" + ("\n" if step >= total else ""))
+        else:
+            self.stream.write(line.rstrip() + "\n")
         self.stream.flush()
 
 
@@ -218,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the spread of the flip ensemble (per pixel, the std of "
                         "the network's 4 mirrored applications, input units; where it is "
                         "unsure, not a calibrated error) to OUT.spread.tif beside each output")
-    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no info lines (axes, chosen parameters); "
+                        "warnings and errors still show")
     _add_param_flags(d)
     d.set_defaults(func=_denoise_cmd)
     p = sub.add_parser("presets", help="print the preset table")
