@@ -20,7 +20,7 @@ noise, whose local means fluctuate more, gets a wider one), up to the accuracy o
 and ``t``.
 
 Before that, the same estimate compares ``f`` with two plain estimates of the input,
-in turn: its 11 x 11 median ``m`` (:data:`MEDIAN_WINDOW`; its ``t`` by the same Monte
+in turn: its 17 x 17 median ``m`` (:data:`MEDIAN_WINDOW`; its ``t`` by the same Monte
 Carlo probe), then a Gaussian blur ``g`` (sigma 1), whose ``t`` is exact (``v`` times
 the kernel's weights summed against the noise's autocorrelation).  Each time the result
 becomes ``f + beta (c - f)`` with the ``beta`` in [0, 1] that minimises the estimated
@@ -62,12 +62,15 @@ BLEND_RADIUS, TRACE_RADIUS, BLUR_RADIUS = 4, 16, 16
 #: The blur the result is compared with: Gaussian, sigma in pixels (scipy's kernel,
 #: truncated at 4 sigma).
 BLUR_SIGMA = 1.0
-#: The median the result is compared with: a square window of this side (FM2S's wide-field
-#: target).  Measured with the variance cap (default path, seed 3407, 8-bit PSNR): the 16
-#: FMD confocal / two-photon images +0.024 dB on average over the training target's own
-#: 3 x 3 (+0.018), the TIRF stack 29.90 (3 x 3: 29.81).  Without the cap the 11 x 11 cost
-#: Confocal_FISH 0.25-0.55 dB (its noise estimated ~2x too high).
-MEDIAN_WINDOW = 11
+#: The median the result is compared with: a square window of this side.  With the variance
+#: cap, 11 x 11 (FM2S's wide-field target) scored +0.024 dB over the training target's 3 x 3
+#: on the 16 FMD confocal / two-photon images (TIRF 29.90 vs 29.81).  Once the median keeps
+#: the input's local mean (:func:`keep_mean`), wider windows did better, seed 3407, TIRF /
+#: Confocal_FISH_1 / TwoPhoton_MICE_3 / WideField_BPAE_B_4: 9: 29.901 / 32.015 / 34.354 /
+#: 33.431; 11: 29.910 / 32.052 / 34.395 / 33.516; 13: 29.923 / 32.061 / 34.427 / 33.538;
+#: 15: 29.926 / 32.062 / 34.435 / 33.536; 17: 29.930 / 32.072 / 34.469 / 33.540, at about
+#: 0.6 s more per 512 x 512 plane than 11 (two medians on two cores).
+MEDIAN_WINDOW = 17
 #: Standard deviations of evidence the median's share needs (any noise).  Measured (3 x 3,
 #: fast, auto, seed 3407; without the median / 2 sd for correlated noise only / 2 sd for
 #: any): WideField_BPAE_B_1 34.63 / 35.18 / 35.18, _B_4 32.94 / 33.63 / 33.63;
