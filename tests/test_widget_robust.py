@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("napari")
 
@@ -14,6 +15,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 
 from napari_fm2s import denoise, inference, noise  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
+from napari_fm2s.threads import usable_cores  # noqa: E402
 
 from .conftest import AfterCancel, open_widget  # noqa: E402
 
@@ -59,7 +61,9 @@ def test_cancel_in_each_phase_stops_at_the_next_check(viewer, qtbot, monkeypatch
         qtbot.waitUntil(work.entered.is_set, timeout=60_000)
     w.cancel_button.click()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
-    assert work.after <= 1
+    # median bands run on every usable core: those under way when Cancel came may finish
+    assert work.after <= (max(usable_cores(), torch.get_num_threads()) if phase == "median"
+                          else 1)
     assert [layer.name for layer in viewer.layers] == ["img"]
     assert w.denoise_button.isEnabled()
 
