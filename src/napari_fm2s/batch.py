@@ -25,7 +25,8 @@ from .axes import GuessedAxes, check_axes, guess_axes
 from .memory import log
 from .metadata import provenance
 
-WRITE_SUFFIXES = (".tif", ".tiff", ZARR_SUFFIX)
+TIFF_SUFFIXES = (".tif", ".tiff")
+WRITE_SUFFIXES = TIFF_SUFFIXES + (ZARR_SUFFIX,)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
     several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
         (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
         for s in inputs)
-    if several and not output.is_dir() and output.suffix.lower() in (".tif", ".tiff"):
+    if several and not output.is_dir() and output.suffix.lower() in TIFF_SUFFIXES:
         raise ValueError(f"several inputs (a folder or a pattern) are written into a folder, "
                          f"and -o {output} looks like a file name: give a folder, e.g. "
                          f"-o {output.with_suffix('')}/")

@@ -306,9 +306,8 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     v = capped_variance(x64, f64, var, div_f)
 
     def median(a: np.ndarray) -> np.ndarray:
-        a64 = a.astype(np.float64)
-        return keep_mean(median_target(a.astype(np.float32), MEDIAN_WINDOW).astype(np.float64),
-                         a64, sd)
+        m = median_target(a.astype(np.float32), MEDIAN_WINDOW).astype(np.float64)
+        return keep_mean(m, a.astype(np.float64), sd)
 
     m = median(x64)
     tm = divergence(x64, m, v, corr, median, origin) * v

@@ -43,12 +43,13 @@ def median_target(raw: np.ndarray, filter_size: int,
     h, w = x.shape
     work = h * w * size * size
     workers = max(1, min(torch.get_num_threads(), h))
-    if work <= (MEDIAN_BLOCK_WORK if workers == 1 or work < MEDIAN_PARALLEL_WORK
-                else MEDIAN_PARALLEL_WORK):
+    parallel = workers > 1 and work >= MEDIAN_PARALLEL_WORK
+    blocked = cancelled is not None and work > MEDIAN_BLOCK_WORK
+    if not (parallel or blocked):
         if cancelled is not None:
             raise_if(cancelled)
         return median_filter(x, size=size, mode="reflect")
-    bands = max(workers, -(-work // MEDIAN_BLOCK_WORK) if cancelled is not None else 1)
+    bands = max(workers, -(-work // MEDIAN_BLOCK_WORK) if blocked else 1)
     rows = -(-h // min(bands, h))
     r = size // 2
     out = np.empty_like(x)
