@@ -65,7 +65,7 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
     if acted:
         med, blur, back = np.mean(acted, axis=0)
         log.info("auto%s: do-no-harm guard acted on %d of %d plane(s): %.0f %% blended "
-                 "toward an %dx%d median and %.0f %% toward a Gaussian blur (where their "
+                 "toward a %dx%d median and %.0f %% toward a Gaussian blur (where their "
                  "estimated error was lower), %.0f %% of the removed part put back (where "
                  "more than the measured noise was removed)", where, len(acted),
                  int(np.prod(block.shape[:-2], dtype=np.int64)), 100 * med, MEDIAN_WINDOW,
