@@ -76,7 +76,8 @@ BLUR_SIGMA = 1.0
 #: medians scored as well or better at a fraction of the cost (20 FMD images / TIRF, seed
 #: 3407; square 17: 34.203 / 29.930): 25: 34.214 / 29.948; 33: 34.216 / 29.954; 45:
 #: 34.216 / 29.955 (no image more than 0.02 dB below square 17); one order alone (rows
-#: then columns, 33): 34.209 / 29.938.  /tmp/exp/sep2.py, docs/auto.md.
+#: then columns, 33): 34.209 / 29.938.  33: benchmarks/results/fmd_table_widemedian.txt,
+#: camera_guard.txt; the others one-off runs (docs/auto.md).
 MEDIAN_WINDOW = 33
 #: Pixels from which :func:`wide_median`'s two orders run on two threads.
 WIDE_MEDIAN_PARALLEL = 65_536

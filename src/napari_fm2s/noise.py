@@ -24,8 +24,9 @@ REGION_MEAN_MAX = 0.15
 #: about 0.2 s on one core, so a cancel is seen within that.
 MEDIAN_BLOCK_WORK = 15_000_000
 #: Work above which the median is filtered in row bands on several threads (scipy's
-#: filter releases the GIL).  Measured on the 2-core CPU: the guard's two 11x11 medians
-#: of a 512x512 plane took 0.49 s in all (cProfile), against 0.87 s on one thread.
+#: filter releases the GIL).  Measured on the 2-core CPU: two 11x11 medians of a 512x512
+#: plane (the guard's, before guard.wide_median) took 0.49 s in all (cProfile), against
+#: 0.87 s on one thread.
 MEDIAN_PARALLEL_WORK = 1_000_000
 
 
