@@ -149,3 +149,34 @@ def test_spread_is_written_beside_each_output(tmp_path, noisy_small):
         data = f.asarray()
         assert data.dtype == np.float32 and f.pages[0].photometric != 2  # not RGB
     assert sorted(data.shape) == sorted(rgb.shape) and data.max() > 0
+
+
+def test_unnamed_axes_tiff_is_written_back(tmp_path, noisy_small, capsys):
+    """A plain 4D TIFF (tifffile labels its axes QQYX) is written in the input's shape and
+    planes; a second Q took the first Q's position before."""
+    stack = np.stack([np.stack([noisy_small, noisy_small[::-1]]), np.stack(
+        [noisy_small[:, ::-1], noisy_small.T])])
+    src = tmp_path / "q.tif"
+    tifffile.imwrite(src, stack)
+    assert tifffile.TiffFile(src).series[0].axes == "QQYX"
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "o.tif"), *SMALL)
+    assert rc == 0, err
+    out = tifffile.imread(tmp_path / "o.tif")
+    assert out.shape == stack.shape
+    for idx in np.ndindex(stack.shape[:2]):  # each plane stays in its place
+        r = np.corrcoef(out[idx].ravel(), stack[idx].ravel().astype(float))[0, 1]
+        assert r > 0.8, (idx, r)
+
+
+def test_axes_x_before_y_keeps_the_input_layout(tmp_path, capsys):
+    """``--axes XY`` (or TXY) processes rows as X, and the output file has the input's
+    layout, so it lines up with the source like the API's result does."""
+    img = synthetic_cells((48, 64), seed=4)[0]
+    src = tmp_path / "xy.tif"
+    tifffile.imwrite(src, img)
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "o.tif"),
+                    "--axes", "XY", *SMALL)
+    assert rc == 0, err
+    out = tifffile.imread(tmp_path / "o.tif")
+    assert out.shape == img.shape
+    assert np.corrcoef(out.ravel(), img.ravel().astype(float))[0, 1] > 0.8

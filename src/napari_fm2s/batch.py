@@ -27,6 +27,8 @@ from .metadata import provenance
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 WRITE_SUFFIXES = TIFF_SUFFIXES + (ZARR_SUFFIX,)
+#: X and Y swapped: a TIFF written in the input's layout calls its rows Y.
+_SWAP_YX = str.maketrans("XY", "YX")
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,13 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                                   progress=write_progress, description=desc)
             else:  # a spread is float data: RGB samples become channels
                 ax = axes if what is None or "C" in axes else str(axes).replace("S", "C")
+                if ax.index("X") < ax.index("Y"):  # keep the input's layout
+                    ax = ax.translate(_SWAP_YX)
                 write_tiff_atomic(path, data, axes=ax, scheduler=scheduler,
                                   progress=write_progress, meta=opened.meta, description=desc)
     finally:
         opened.close()
+
 
 
 @dataclass

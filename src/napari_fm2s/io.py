@@ -279,6 +279,15 @@ def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str
     return order, "".join(axes[i] for i in order), "rgb" if rgb else "minisblack"
 
 
+def _positions(axes: str, letters: str) -> list[int]:
+    """Where each of ``letters`` (a reordering of ``axes``) is in ``axes``; a repeated
+    letter (tifffile's ``Q`` for unnamed axes) takes its occurrences in turn."""
+    taken: list[int] = []
+    for a in letters:
+        taken.append(next(i for i, b in enumerate(axes) if b == a and i not in taken))
+    return taken
+
+
 def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
                       scheduler: Any = None,
                       progress: Optional[Callable[[int, int], None]] = None, *,
@@ -312,7 +321,7 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
             shape = tuple(int(data.shape[i]) for i in order)
             write_axes, options = tiff_write_options(meta, out_axes, shape, dtype, rgb,
                                                      description)
-            order = [order[out_axes.index(a)] for a in write_axes]
+            order = [order[i] for i in _positions(out_axes, write_axes)]
             arr = data.transpose(order)
             page_nd = 3 if rgb else 2
             lead = tuple(arr.shape[:-page_nd])
