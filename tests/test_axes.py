@@ -11,7 +11,8 @@ import pytest
 import tifffile
 
 from napari_fm2s import denoise
-from napari_fm2s.axes import (GuessedAxes, check_guessed_plane, guess_axes, plane_view)
+from napari_fm2s.axes import (GuessedAxes, check_axes, check_guessed_plane, guess_axes,
+                              plane_view)
 from napari_fm2s.cli import main
 from napari_fm2s.samples import synthetic_cells
 
@@ -141,3 +142,13 @@ def test_cli_prints_the_axes_it_used(tmp_path, capsys):
     assert "too small" in err and "--axes YX" in err
     assert main(["denoise", str(tmp_path / "strip.tif"), "-o", str(tmp_path / "s.tif"),
                  *CLI_TINY, "--axes", "YX"]) == 0
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (3, 64, 64), (64, 64, 3), (2, 3, 64, 64),
+                                   (2, 3, 2, 64, 64)])
+def test_wrong_length_axes_suggest_valid_letters(shape):
+    """The example in the error message is itself a valid answer for the shape."""
+    with pytest.raises(ValueError, match="one letter per dimension") as e:
+        check_axes("Q" * (len(shape) + 1), shape)
+    example = str(e.value).rsplit("e.g. ", 1)[1].strip("'")
+    assert check_axes(example, shape) == example

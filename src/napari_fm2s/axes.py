@@ -25,6 +25,15 @@ _LABELS = {"t": "T", "time": "T", "frame": "T", "frames": "T", "z": "Z", "depth"
            "x": "X", "s": "S", "rgb": "S", "rgba": "S", "sample": "S", "samples": "S"}
 
 
+def _example(shape: Sequence[int]) -> str:
+    """Valid axes letters for ``shape``, for error messages (RGB when the last axis has 3
+    or 4 samples)."""
+    n = len(shape)
+    if n == 3 and shape[-1] in (3, 4):
+        return "YXS"
+    return ("YX", "TYX", "TZYX", "TZCYX", "TZCYXS")[n - 2] if 2 <= n <= 6 else "TYX"
+
+
 def check_axes(axes: str, shape: Sequence[int]) -> str:
     """Upper-cased ``axes`` if it fits ``shape``; ValueError otherwise."""
     if not isinstance(axes, str):
@@ -33,7 +42,7 @@ def check_axes(axes: str, shape: Sequence[int]) -> str:
     if len(ax) != len(shape) or not ax.isalpha() or not ax.isascii():
         raise ValueError(f"axes {axes!r} must have one letter per dimension of the image "
                          f"(shape {tuple(shape)}: {len(shape)} letters), e.g. "
-                         f"{'TZCYXS'[-len(shape):] if 2 <= len(shape) <= 6 else 'TYX'!r}")
+                         f"{_example(shape)!r}")
     for a in _UNIQUE:
         if ax.count(a) > 1:
             raise ValueError(f"axes {axes!r} name {a} more than once")
