@@ -105,3 +105,29 @@ def test_reference_application_is_the_authors_code():
     with torch.no_grad():
         ref = net(torch.from_numpy(raw)[None, None].repeat(1, 2, 1, 1)).clamp(0, 1).mean(1)[0]
     assert np.allclose(apply(net, raw), ref.numpy(), atol=1e-6)
+
+
+def _blobs(n: int, seed: int, bg: float, peak: float) -> np.ndarray:
+    """Smooth Gaussian blobs of height ``peak`` over ``bg``: a (n, n) float image."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    dots = np.zeros((n, n))
+    dots[rng.integers(4, n - 4, 12), rng.integers(4, n - 4, 12)] = 1.0
+    b = gaussian_filter(dots, 3.0)
+    return bg + peak * b / b.max()
+
+
+@pytest.mark.slow
+def test_integer_results_stay_in_their_type_range():
+    """The guard's blends may not push a result below 0 (photon counts) or above the
+    type's maximum (16-bit data saturated at 65535); an integer input's result stays in
+    its type's range, so casting it back does not wrap."""
+    rng = np.random.default_rng(8)
+    dim = rng.poisson(_blobs(96, 1, 0.5, 12.0)).astype(np.uint16)
+    sat = np.clip(rng.poisson(_blobs(96, 2, 200.0, 250000.0)) + rng.normal(100, 3, (96, 96)),
+                  0, 65535).astype(np.uint16)
+    assert (sat == 65535).mean() > 0.005
+    for img in (dim, sat):
+        out = denoise(img, **STEPS)
+        assert out.min() >= 0 and out.max() <= 65535

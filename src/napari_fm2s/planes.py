@@ -97,6 +97,9 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     if net.application == "fidelity":
         const = constant_areas(raw)
         out[const] = raw[const]
+    if np.issubdtype(raw.dtype, np.integer):  # the guard's blends can leave it (saturated
+        info = np.iinfo(raw.dtype)  # plateaus: up to 65562 from uint16; -0.003 from counts)
+        np.clip(out, info.min, info.max, out=out)
     return out, None if d is None else d * np.float32(imap.scale), shares
 
 
