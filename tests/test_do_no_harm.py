@@ -327,3 +327,23 @@ def test_wide_median_is_symmetric_local_and_robust():
     flat = np.full((40, 40), 3.0, np.float32)
     flat[20, 20] = 1e6
     np.testing.assert_array_equal(wide_median(flat, 9), 3.0)
+
+
+@pytest.mark.parametrize("preset", ["confocal", "widefield"])
+def test_named_preset_on_camera_data_is_guarded(preset, caplog, monkeypatch):
+    """A named preset (its noise levels tuned on 8-bit FMD images) on 12-bit camera counts
+    with an offset: its network alone ends below a Gaussian blur and shifts the background;
+    the guard, on the image's measured noise, brings it to the blur or above and keeps the
+    mean.
+    Paper mode stays the authors' code: no guard."""
+    clean = _photon_scene((128, 128), seed=5)
+    truth = 200.0 + 600.0 * clean
+    raw = _camera(clean * 0.15, 2.0, 3.0, seed=6)  # 200 + 600 * clean ADU
+    blur = _psnr(gaussian_filter(raw.astype(float), 1.0), truth)
+    with caplog.at_level(logging.INFO, logger="napari_fm2s"):
+        out = denoise(raw, preset, fast_steps=60)
+    assert _psnr(out, truth) >= blur - 0.01  # the blur where nothing does better
+    assert abs(float(out.mean()) - float(raw.mean())) < 0.5  # ADU
+    assert any("do-no-harm guard: acted" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr("napari_fm2s.planes.guard", lambda x, f, *a, **k: (f, 0.0, 0.0, 0.0))
+    assert _psnr(denoise(raw, preset, fast_steps=60), truth) < blur  # the network alone

@@ -272,3 +272,12 @@ def plane_view(shape: Sequence[int], axes: str, step: Sequence[int]) -> tuple[tu
     if isinstance(axes, GuessedAxes):  # a guess stays a guess
         rest = GuessedAxes(rest, axes.rule)
     return tuple(index), rest
+
+
+def positions(axes: str, letters: str) -> list[int]:
+    """Where each of ``letters`` (a reordering of ``axes``) is in ``axes``; a repeated
+    letter (tifffile's ``Q`` for unnamed axes) takes its occurrences in turn."""
+    taken: list[int] = []
+    for a in letters:
+        taken.append(next(i for i, b in enumerate(axes) if b == a and i not in taken))
+    return taken

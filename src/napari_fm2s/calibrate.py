@@ -56,6 +56,9 @@ FILTER_WHITE, FILTER_CORRELATED = 3, 11
 STEPS_CORRELATED = 400
 #: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
 #: preset (and a user's own values win over both).
+#: Side of the regions whose means the noise is measured against when no preset gives one
+#: (the confocal preset's, auto's base).
+NOISE_STRIDE = 75
 CALIBRATED = ("k_g", "k_p", "lam_p", "corr", "filter_size", "channels", "fast_steps")
 
 
@@ -170,7 +173,7 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     """
     from .presets import get_preset
 
-    stride = 75 if base is None else base.stride
+    stride = NOISE_STRIDE if base is None else base.stride
     x = _pooled(image, stride)
     est = estimate_noise(x)
     real = est.curve

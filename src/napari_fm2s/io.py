@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from .axes import positions
 from .metadata import TiffMeta, cast_rgb, read_tiff_meta, rgb_dtype, tiff_write_options
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
@@ -279,15 +280,6 @@ def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str
     return order, "".join(axes[i] for i in order), "rgb" if rgb else "minisblack"
 
 
-def _positions(axes: str, letters: str) -> list[int]:
-    """Where each of ``letters`` (a reordering of ``axes``) is in ``axes``; a repeated
-    letter (tifffile's ``Q`` for unnamed axes) takes its occurrences in turn."""
-    taken: list[int] = []
-    for a in letters:
-        taken.append(next(i for i, b in enumerate(axes) if b == a and i not in taken))
-    return taken
-
-
 def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
                       scheduler: Any = None,
                       progress: Optional[Callable[[int, int], None]] = None, *,
@@ -321,7 +313,7 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
             shape = tuple(int(data.shape[i]) for i in order)
             write_axes, options = tiff_write_options(meta, out_axes, shape, dtype, rgb,
                                                      description)
-            order = [order[i] for i in _positions(out_axes, write_axes)]
+            order = [order[i] for i in positions(out_axes, write_axes)]
             arr = data.transpose(order)
             page_nd = 3 if rgb else 2
             lead = tuple(arr.shape[:-page_nd])

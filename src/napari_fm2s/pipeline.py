@@ -27,8 +27,8 @@ from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
 from .planes import infer
-from .calibrate import (calibrate, calibration_side, describe, is_auto, noise_estimate,
-                        window)
+from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
+                        noise_estimate, window)
 from .guard import NoiseModel
 from .presets import Preset
 from .runtime import RunContext, default_mode
@@ -91,7 +91,7 @@ class _Channel:
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
-    noise: Optional[NoiseModel] = None  # auto's noise estimate: the do-no-harm guard's
+    noise: Optional[NoiseModel] = None  # the measured noise: the do-no-harm guard's
     bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
 
 
@@ -226,13 +226,22 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
     where = layout.where(ch.index)
     check_finite(finite, where)
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
-    if is_auto(model.preset.name):  # trained by auto: the guard too, on this image's noise
-        try:
-            est = noise_estimate(_calibration_units(ch, model.preset.stride, lazy, ctx),
-                                 model.preset.stride)
-        except ValueError:
-            return
-        ch.noise = NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
+    if is_auto(model.preset.name) or model.mode == "fast":  # the guard, on this image's noise
+        ch.noise = _measured_noise(ch, model.preset.stride if is_auto(model.preset.name)
+                                   else NOISE_STRIDE, lazy, ctx)
+
+
+def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
+                    ) -> Optional[NoiseModel]:
+    """The do-no-harm guard's noise model, measured on the channel's own planes as auto
+    measures it; None (no guard) where too few pixels are flat enough to measure."""
+    try:
+        est = noise_estimate(_calibration_units(ch, stride, lazy, ctx), stride)
+    except ValueError as e:
+        log.warning("could not measure the noise (%s): the result is not checked against a "
+                    "Gaussian blur", e)
+        return None
+    return NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
@@ -309,6 +318,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     for ch in to_train:
         ctx.raise_if_cancelled()
         ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx)
+        if not auto and mode == "fast":  # a named preset: the guard too (paper mode: as
+            ch.noise = _measured_noise(ch, NOISE_STRIDE, lazy, ctx)  # the authors' code)
     if ctx.on_params is not None:
         ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))

@@ -4,7 +4,8 @@ The pipeline (:mod:`napari_fm2s.pipeline`) trains; this module runs inference ov
 working array (channels first, then stack axes, then Y, X) and puts the result back in
 the input's axis order.  With ``spread``, the per-pixel spread of the flip ensemble
 (:func:`napari_fm2s.inference.apply_with_spread`) comes back too, in the input's units.
-Channels calibrated by auto go through the do-no-harm guard (:mod:`napari_fm2s.guard`).
+Channels with a measured noise (auto, and named presets in fast mode) go through the
+do-no-harm guard (:mod:`napari_fm2s.guard`).
 No napari or Qt here.
 """
 
@@ -64,7 +65,7 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
             acted.append(shares)
     if acted:
         med, blur, back = np.mean(acted, axis=0)
-        log.info("auto%s: do-no-harm guard acted on %d of %d plane(s): %.0f %% blended "
+        log.info("do-no-harm guard%s: acted on %d of %d plane(s): %.0f %% blended "
                  "toward a %dx%d median and %.0f %% toward a Gaussian blur (where their "
                  "estimated error was lower), %.0f %% of the removed part put back (where "
                  "more than the measured noise was removed)", where, len(acted),
