@@ -278,6 +278,18 @@ def test_function_contribution_is_denoise():
     assert not np.allclose(out, other)
 
 
+def test_function_contribution_takes_axes():
+    """A 5D array cannot be guessed: the napari function takes its axes like denoise()."""
+    from napari_fm2s._napari.functions import fm2s_denoise
+
+    stack = np.stack([synthetic_cells((32, 32), seed=s)[0] for s in range(8)])
+    stack = stack.reshape(2, 2, 2, 32, 32)
+    with pytest.raises(ValueError, match="axes"):
+        fm2s_denoise(stack, fast_steps=5)
+    out = fm2s_denoise(stack, axes="TZCYX", fast_steps=5)
+    assert out.shape == stack.shape
+
+
 def test_the_activity_panels_cancel_is_the_same_route(viewer, qtbot, after_cancel):
     """napari's progress bar cancel button sets the run's one cancel event."""
     viewer.add_image(synthetic_cells((64, 64), seed=3)[0], name="cells")

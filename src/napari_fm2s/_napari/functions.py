@@ -22,14 +22,15 @@ PRESET_VALUE = -1
 
 
 def fm2s_denoise(image: ImageData, preset: str = DEFAULT_PRESET, mode: str = MODES[0],
-                 **params: Any) -> ImageData:
+                 axes: str = "", **params: Any) -> ImageData:
     """Denoise a fluorescence image with FM2S, trained on the image itself.
 
-    ``denoise(image, preset, mode=mode, **params)``; a parameter left at -1 keeps the
-    preset's value.
+    ``denoise(image, preset, mode=mode, axes=axes, **params)``; ``axes`` "" guesses them
+    (a stack whose axes cannot be guessed needs them, e.g. "TZCYX"); a parameter left at
+    -1 keeps the preset's value.
     """
     given = {k: v for k, v in params.items() if v != PRESET_VALUE}
-    return denoise(image, preset, mode=mode, **given)
+    return denoise(image, preset, mode=mode, axes=axes.strip() or None, **given)
 
 
 def _signature() -> inspect.Signature:
@@ -40,6 +41,9 @@ def _signature() -> inspect.Signature:
           annotation=Annotated[str, {"choices": [DEFAULT_PRESET, *PRESETS]}]),
         P("mode", P.POSITIONAL_OR_KEYWORD, default=MODES[0],
           annotation=Annotated[str, {"choices": list(MODES)}]),
+        P("axes", P.POSITIONAL_OR_KEYWORD, default="",
+          annotation=Annotated[str, {"tooltip": "one letter per axis, e.g. TZCYX; empty: "
+                                                "guessed"}]),
     ]
     for row in PARAMS:
         opts = {"label": row.label, "min": PRESET_VALUE, "max": row.hi,
