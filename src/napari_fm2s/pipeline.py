@@ -30,6 +30,7 @@ from .planes import infer
 from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
                         noise_estimate, window)
 from .guard import NoiseModel
+from .measure import white_noise_std
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .training import fit
@@ -162,6 +163,7 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     except ValueError as e:  # e.g. too small to measure: the base preset, said so
         log.warning("auto%s could not measure the noise (%s): using preset %s",
                     layout.where(ch.index), e, p.name)
+        ch.noise = _measured_noise(ch, p.stride, lazy, ctx)
         return base
     est, q = cal.estimate, cal.preset
     side = min(ch.data.shape[-2:])
@@ -235,13 +237,18 @@ def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
                     ) -> Optional[NoiseModel]:
     """The do-no-harm guard's noise model, measured on the channel's own planes as auto
     measures it; None (no guard) where too few pixels are flat enough to measure."""
+    units = _calibration_units(ch, stride, lazy, ctx)
+    imap = ch.maps[0]
     try:
-        est = noise_estimate(_calibration_units(ch, stride, lazy, ctx), stride)
-    except ValueError as e:
-        log.warning("could not measure the noise (%s): the result is not checked against a "
-                    "Gaussian blur", e)
-        return None
-    return NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
+        est = noise_estimate(units, stride)
+    except ValueError:  # too few flat pixels for the noise curve: white, one level
+        var = float(np.median([white_noise_std(u) for u in units])) ** 2
+        if var <= 0:
+            return None
+        log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses one "
+                    "noise level for the whole image")
+        return NoiseModel.from_unit(0.0, var, var, imap.scale, imap.offset)
+    return NoiseModel.from_estimate(est, imap.scale, imap.offset)
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
