@@ -70,6 +70,17 @@ def test_values_outside_the_saved_range_use_their_own_mapping(tmp_path, caplog):
     assert out.max() <= 10 * f.max() + 1e-3 and out.dtype == np.float32
 
 
+def test_a_model_applied_to_another_dtype_warns(saved, img, caplog):
+    """A uint8 model on 16-bit and float data runs, and says the data differ."""
+    path, _ = saved
+    denoise(img, model=path)
+    assert "trained on a uint8 image" not in caplog.text
+    for other in (img.astype(np.uint16) * 16, img.astype(np.float32) / 255):
+        caplog.clear()
+        denoise(other, model=path)
+        assert f"trained on a uint8 image, this one is {other.dtype}" in caplog.text
+
+
 def test_model_with_parameters_or_other_channel_count_is_refused(saved, img):
     path, _ = saved
     with pytest.raises(ValueError, match="k_g"):

@@ -227,6 +227,10 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
     lo, hi, finite = (float(v) for v in stats(ch.data, lazy, False, ctx.scheduler)[:3])
     where = layout.where(ch.index)
     check_finite(finite, where)
+    if k == 0 and model.dtype != str(np.dtype(ch.data.dtype)):
+        log.warning("the model was trained on a %s image, this one is %s: its intensities "
+                    "and noise may not match the model's (denoise it without the model "
+                    "if in doubt)", model.dtype, np.dtype(ch.data.dtype))
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
     if is_auto(model.preset.name) or model.mode == "fast":  # the guard, on this image's noise
         ch.noise = _measured_noise(ch, model.preset.stride if is_auto(model.preset.name)
