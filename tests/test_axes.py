@@ -152,3 +152,10 @@ def test_wrong_length_axes_suggest_valid_letters(shape):
         check_axes("Q" * (len(shape) + 1), shape)
     example = str(e.value).rsplit("e.g. ", 1)[1].strip("'")
     assert check_axes(example, shape) == example
+
+
+def test_axes_for_a_1d_array_say_it_needs_a_plane():
+    with pytest.raises(ValueError, match="at least a 2D plane"):
+        check_axes("YX", (256,))
+    with pytest.raises(ValueError, match="at least a 2D plane"):
+        denoise(np.arange(256, dtype=np.float32), axes="YX")

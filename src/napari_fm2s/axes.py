@@ -25,13 +25,8 @@ _LABELS = {"t": "T", "time": "T", "frame": "T", "frames": "T", "z": "Z", "depth"
            "x": "X", "s": "S", "rgb": "S", "rgba": "S", "sample": "S", "samples": "S"}
 
 
-def _example(shape: Sequence[int]) -> str:
-    """Valid axes letters for ``shape``, for error messages (RGB when the last axis has 3
-    or 4 samples)."""
-    n = len(shape)
-    if n == 3 and shape[-1] in (3, 4):
-        return "YXS"
-    return ("YX", "TYX", "TZYX", "TZCYX", "TZCYXS")[n - 2] if 2 <= n <= 6 else "TYX"
+def _no_plane(shape: Sequence[int]) -> ValueError:
+    return ValueError(f"image has shape {tuple(shape)}: FM2S needs at least a 2D plane (Y, X)")
 
 
 def check_axes(axes: str, shape: Sequence[int]) -> str:
@@ -39,6 +34,8 @@ def check_axes(axes: str, shape: Sequence[int]) -> str:
     if not isinstance(axes, str):
         raise ValueError(f"axes must be a string such as 'TYX', got {axes!r}")
     ax = axes.strip().upper()
+    if len(shape) < 2:
+        raise _no_plane(shape)
     if len(ax) != len(shape) or not ax.isalpha() or not ax.isascii():
         raise ValueError(f"axes {axes!r} must have one letter per dimension of the image "
                          f"(shape {tuple(shape)}: {len(shape)} letters), e.g. "
@@ -84,7 +81,7 @@ def _rule(shape: tuple[int, ...], dtype: np.dtype, rgb: Optional[bool]) -> str:
         last = "S"
     body = list(range(nd - 1 if last != "Q" else nd))
     if len(body) < 2:
-        raise ValueError(f"image has shape {shape}: FM2S needs at least a 2D plane (Y, X)")
+        raise _no_plane(shape)
     big = [i for i in body if shape[i] > 1]
     yx = big[-2:] if len(big) >= 2 else body[-2:]
     stack = [i for i in big if i not in yx]
