@@ -210,7 +210,6 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
         opened.close()
 
 
-
 @dataclass
 class Outcome:
     """What happened to one job: ``status`` is "done", "skipped" or "failed"."""

@@ -54,11 +54,11 @@ FILTER_WHITE, FILTER_CORRELATED = 3, 11
 #: seeds 1 and 2 favoured 400 (by 0.04-0.24): one run's seed moves these images by up to
 #: 0.4 dB (benchmarks/results/widefield_steps_seeds.txt).
 STEPS_CORRELATED = 400
-#: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
-#: preset (and a user's own values win over both).
 #: Side of the regions whose means the noise is measured against when no preset gives one
 #: (the confocal preset's, auto's base).
 NOISE_STRIDE = 75
+#: The tunables (``params.PARAMS``) calibration chooses; the others come from the base
+#: preset (and a user's own values win over both).
 CALIBRATED = ("k_g", "k_p", "lam_p", "corr", "filter_size", "channels", "fast_steps")
 
 

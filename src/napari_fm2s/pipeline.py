@@ -158,12 +158,13 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     base = p if black is None else p.with_overrides(black=black)
     if not auto:
         return base
+    units = _calibration_units(ch, p.stride, lazy, ctx)
     try:
-        cal = calibrate(_calibration_units(ch, p.stride, lazy, ctx), base=p, black=black)
+        cal = calibrate(units, base=p, black=black)
     except ValueError as e:  # e.g. too small to measure: the base preset, said so
         log.warning("auto%s could not measure the noise (%s): using preset %s",
                     layout.where(ch.index), e, p.name)
-        ch.noise = _measured_noise(ch, p.stride, lazy, ctx)
+        ch.noise = _white_noise(units, imap)
         return base
     est, q = cal.estimate, cal.preset
     side = min(ch.data.shape[-2:])
@@ -232,27 +233,33 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
                     "and noise may not match the model's (denoise it without the model "
                     "if in doubt)", model.dtype, np.dtype(ch.data.dtype))
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
-    if is_auto(model.preset.name) or model.mode == "fast":  # the guard, on this image's noise
-        ch.noise = _measured_noise(ch, model.preset.stride if is_auto(model.preset.name)
-                                   else NOISE_STRIDE, lazy, ctx)
+    by_auto = is_auto(model.preset.name)
+    if by_auto or model.mode == "fast":  # the guard, on this image's noise
+        ch.noise = _measured_noise(ch, model.preset.stride if by_auto else NOISE_STRIDE,
+                                   lazy, ctx)
 
 
 def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
                     ) -> Optional[NoiseModel]:
     """The do-no-harm guard's noise model, measured on the channel's own planes as auto
-    measures it; None (no guard) where too few pixels are flat enough to measure."""
+    measures it, or :func:`_white_noise` where too few pixels are flat for its curve."""
     units = _calibration_units(ch, stride, lazy, ctx)
-    imap = ch.maps[0]
     try:
         est = noise_estimate(units, stride)
-    except ValueError:  # too few flat pixels for the noise curve: white, one level
-        var = float(np.median([white_noise_std(u) for u in units])) ** 2
-        if var <= 0:
-            return None
-        log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses one "
-                    "noise level for the whole image")
-        return NoiseModel.from_unit(0.0, var, var, imap.scale, imap.offset)
-    return NoiseModel.from_estimate(est, imap.scale, imap.offset)
+    except ValueError:  # too few flat pixels for the noise curve
+        return _white_noise(units, ch.maps[0])
+    return NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
+
+
+def _white_noise(units: list[np.ndarray], imap: IntensityMap) -> Optional[NoiseModel]:
+    """One white-noise level for the guard (unit-scale planes ``units``, mapped by
+    ``imap``): for planes too small for the noise curve; None for noiseless ones."""
+    var = float(np.median([white_noise_std(u) for u in units])) ** 2
+    if var <= 0:
+        return None
+    log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses one "
+                "noise level for the whole image")
+    return NoiseModel.from_unit(0.0, var, var, imap.scale, imap.offset)
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
