@@ -86,7 +86,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     bin; constant areas are left out.  ``edges`` fixes the bins (to measure a synthetic
     sample in the bins of the real image).  ``screen`` (default: when ``edges`` is None)
     leaves out the bins whose flat pixels hold structure rather than noise
-    (:func:`structure_excess`).
+    (:func:`structure_excess`); where every bin does, the curve is empty.
     """
     x = np.asarray(image, dtype=np.float32)
     x = x[None] if x.ndim == 2 else x
@@ -135,10 +135,8 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     good = np.isfinite(var) & (np.asarray(cnt) >= MIN_BIN_PIXELS) & (np.asarray(var) > 0)
     if screen and good.any():
         excess = np.array([structure_excess(*q) for q in lags])
-        noise_like = excess <= STRUCTURE_EXCESS
-        if not (good & noise_like).any():  # structure everywhere: the least of it
-            noise_like = excess == excess[good].min()
-        good &= noise_like
+        good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
+        # crops of a cell), no curve; the callers fall back to white_noise_std
     flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     return NoiseCurve(np.asarray(lv)[good], np.asarray(var)[good], np.asarray(cnt)[good],
@@ -324,7 +322,23 @@ def estimate_noise(image: np.ndarray) -> NoiseEstimate:
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
     a, b = _fit_line(curve.level, v, w)
+    if curve.level.size == 1:  # no slope from one bin: the image's mean noise gives it
+        a, b = _one_bin_line(np.asarray(image, np.float64), float(curve.level[0]), b)
     return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)
+
+
+def _one_bin_line(x: np.ndarray, level: float, var: float) -> tuple[float, float]:
+    """``(a, b)`` of the line through (``level``, ``var``), the one bin a small image's
+    curve holds (its flattest pixels, often the dark background), whose mean over the
+    image's non-constant pixels is :func:`white_noise_std` squared: brighter pixels'
+    shot noise, which one bin cannot show.  A flat line where that mean is not larger."""
+    x = x.reshape((-1,) + x.shape[-2:])
+    mean = float(x[varying(x)].mean()) if varying(x).any() else level
+    total = white_noise_std(x) ** 2
+    if mean <= level or total <= var:
+        return 0.0, var
+    a = (total - var) / (mean - level)
+    return a, var - a * level
 
 
 def white_noise_std(image: np.ndarray) -> float:
