@@ -147,16 +147,21 @@ def _black(offset: float, imap: Any, bright: float, where: str) -> float:
 
 
 def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float],
-                    keep: dict, layout: Layout, lazy: bool, ctx: RunContext) -> Preset:
+                    keep: dict, layout: Layout, lazy: bool, ctx: RunContext,
+                    mode: str) -> Preset:
     """The preset this channel trains with: ``p`` (with the camera ``offset``, input
     units, as its black level), or for ``auto`` calibrated on up to :data:`TRAIN_PLANES`
     sampled planes pooled (centred windows; lazy data reads only those); ``keep``: the
-    user's own values, which win over calibrated ones."""
+    user's own values, which win over calibrated ones.  Sets the channel's guard noise
+    model (``ch.noise``): auto's estimate, or for a named preset in fast ``mode`` the
+    image's measured noise (paper mode runs as the authors' code: no guard)."""
     imap = ch.maps[0]
     black = None if offset is None else _black(offset, imap, ch.bright,
                                                layout.where(ch.index))
     base = p if black is None else p.with_overrides(black=black)
     if not auto:
+        if mode == "fast":
+            ch.noise = _measured_noise(ch, NOISE_STRIDE, lazy, ctx)
         return base
     units = _calibration_units(ch, p.stride, lazy, ctx)
     try:
@@ -335,9 +340,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         raise next(ch.constant for ch in todo if ch.constant is not None)
     for ch in to_train:
         ctx.raise_if_cancelled()
-        ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx)
-        if not auto and mode == "fast":  # a named preset: the guard too (paper mode: as
-            ch.noise = _measured_noise(ch, NOISE_STRIDE, lazy, ctx)  # the authors' code)
+        ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx,
+                                    mode)
     if ctx.on_params is not None:
         ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
