@@ -14,7 +14,7 @@ from napari_fm2s import denoise
 from napari_fm2s.guard import (MEDIAN_WINDOW, NoiseModel, blend_weight, capped_variance,
                                 constant_areas, guard, probe_trace, wide_median)
 from napari_fm2s.intensity import intensity_map, robust_range
-from napari_fm2s.measure import estimate_noise, white_noise_std
+from napari_fm2s.measure import estimate_noise, white_noise_line
 
 from .conftest import FAST
 
@@ -351,25 +351,35 @@ def test_named_preset_on_camera_data_is_guarded(preset, caplog, monkeypatch):
 
 def test_a_plane_too_small_for_the_noise_curve_is_still_guarded(caplog):
     """20 x 20 pixels: too few flat ones for auto's noise curve, so auto falls back to the
-    confocal preset; the guard then uses one white-noise level (Immerkaer's estimate)
-    instead of none, and the result is better than the input, not darker (before: 22.2
+    confocal preset; the guard then uses Immerkaer's estimate by intensity
+    (measure.white_noise_line) instead of none, and the result is better than the input, not darker (before: 22.2
     dB against the input's 25.5, 7 ADU darker)."""
     clean = _photon_scene((20, 20), seed=7)
     truth = 200.0 + 600.0 * clean
     raw = _camera(clean * 0.15, 2.0, 3.0, seed=8)
     with caplog.at_level(logging.WARNING, logger="napari_fm2s"):
         out = denoise(raw, fast_steps=60)
-    assert any("one noise level" in r.getMessage() for r in caplog.records)
+    assert any("rougher noise estimate" in r.getMessage() for r in caplog.records)
     assert _psnr(out, truth) > _psnr(raw, truth)
     assert abs(float(out.mean()) - float(raw.mean())) < 0.5  # ADU
 
 
-def test_white_noise_std_measures_white_noise():
+def test_white_noise_line_measures_the_noise_by_intensity():
+    """Immerkaer's mask by intensity group: white noise reads flat at its level, a plane
+    (no noise) reads zero, shot noise reads its slope, and a saturated blob (clipped
+    plateau, steep flanks) does not raise it."""
     rng = np.random.default_rng(0)
-    flat = 5.0 + rng.normal(0.0, 0.3, (24, 24))
-    assert abs(white_noise_std(flat) / 0.3 - 1) < 0.15
-    ramp = np.add.outer(np.arange(24.0), np.arange(24.0))  # a plane: no noise
-    assert white_noise_std(ramp) < 1e-9
+    a, b, floor = white_noise_line(5.0 + rng.normal(0.0, 0.3, (24, 24)))
+    assert a < 0.05 and abs(np.sqrt(b + 5 * a) / 0.3 - 1) < 0.15
+    assert white_noise_line(np.add.outer(np.arange(24.0), np.arange(24.0)))[2] == 0
+    photons = 5.0 + 400.0 * _spots((32, 32), 6, 1)
+    adu = 2.0 * rng.poisson(photons) + rng.normal(0, 3.0, photons.shape)
+    a, b, floor = white_noise_line(adu)
+    assert 1.4 < a < 2.8  # variance per ADU: the gain, 2
+    clipped = np.minimum(adu, 400.0)
+    a2, b2, _ = white_noise_line(clipped)
+    mid = 200.0
+    assert abs(np.sqrt(a2 * mid + b2) / np.sqrt(2.0 * mid + 9.0) - 1) < 0.35
 
 
 def test_one_bin_curve_takes_its_slope_from_the_mean_noise():

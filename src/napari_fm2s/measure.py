@@ -136,7 +136,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     if screen and good.any():
         excess = np.array([structure_excess(*q) for q in lags])
         good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
-        # crops of a cell), no curve; the callers fall back to white_noise_std
+        # crops of a cell), no curve; the callers fall back to white_noise_line
     flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     return NoiseCurve(np.asarray(lv)[good], np.asarray(var)[good], np.asarray(cnt)[good],
@@ -322,34 +322,50 @@ def estimate_noise(image: np.ndarray) -> NoiseEstimate:
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
     a, b = _fit_line(curve.level, v, w)
-    if curve.level.size == 1:  # no slope from one bin: the image's mean noise gives it
-        a, b = _one_bin_line(np.asarray(image, np.float64), float(curve.level[0]), b)
+    if curve.level.size == 1:  # no slope from one bin: white_noise_line's, through it
+        a = max(white_noise_line(image)[0], 0.0)
+        b -= a * float(curve.level[0])
     return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)
 
 
-def _one_bin_line(x: np.ndarray, level: float, var: float) -> tuple[float, float]:
-    """``(a, b)`` of the line through (``level``, ``var``), the one bin a small image's
-    curve holds (its flattest pixels, often the dark background), whose mean over the
-    image's non-constant pixels is :func:`white_noise_std` squared: brighter pixels'
-    shot noise, which one bin cannot show.  A flat line where that mean is not larger."""
-    x = x.reshape((-1,) + x.shape[-2:])
-    mean = float(x[varying(x)].mean()) if varying(x).any() else level
-    total = white_noise_std(x) ** 2
-    if mean <= level or total <= var:
-        return 0.0, var
-    a = (total - var) / (mean - level)
-    return a, var - a * level
+def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
+    """Noise of a (Y, X) or (k, Y, X) array too small for :func:`estimate_noise`'s curve
+    (same scale as the array): ``(a, b, floor)`` of ``var(u) = max(a u + b, floor)``.
 
-
-def white_noise_std(image: np.ndarray) -> float:
-    """Standard deviation of white noise in a (Y, X) or (k, Y, X) array too small for
-    :func:`estimate_noise`'s curve: the mean absolute response to the 3 x 3 mask
-    ``[[1, -2, 1], [-2, 4, -2], [1, -2, 1]]`` times ``sqrt(pi / 2) / 6`` (Immerkaer 1996,
-    "Fast noise variance estimation"); one value for every intensity, raised by
-    structure the mask does not cancel."""
+    Immerkaer's mask ``[[1, -2, 1], [-2, 4, -2], [1, -2, 1]]`` (Immerkaer 1996, "Fast
+    noise variance estimation") cancels flat and sloped intensities; its responses are
+    split into up to :data:`LINE_GROUPS` groups by the 3 x 3 mean intensity, each group's
+    noise std read from its median absolute response (``/ (0.6745 * 6)``: robust to the
+    curvature of spots), and a line fitted to the groups' variances (``floor``: the
+    darkest group's).  Windows that are constant or touch a clipped plateau (the maximum,
+    on two or more pixels) are left out.  All zero when no window is left."""
     x = np.asarray(image, np.float64)
     x = x.reshape((-1,) + x.shape[-2:])
+    if min(x.shape[-2:]) < 3:
+        return 0.0, 0.0, 0.0
     r = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:]
          - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1] - 2 * x[:, 1:-1, 2:]
          + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
-    return float(np.sqrt(np.pi / 2) * np.mean(np.abs(r)) / 6) if r.size else 0.0
+    top = x == x.max()
+    left_out = ~varying(x) if x.shape[-1] >= 5 and x.shape[-2] >= 5 else \
+        np.zeros(x.shape, bool)
+    if top.sum() > 1:
+        left_out |= maximum_filter(top, _in_plane(3))
+    keep = ~left_out[:, 1:-1, 1:-1]
+    if not keep.any():
+        return 0.0, 0.0, 0.0
+    level = uniform_filter(x, _in_plane(3))[:, 1:-1, 1:-1][keep]
+    resp = np.abs(r[keep])
+    k = int(np.clip(resp.size // LINE_GROUP_PIXELS, 1, LINE_GROUPS))
+    which = np.minimum((np.argsort(np.argsort(level)) * k) // resp.size, k - 1)
+    lv = np.array([level[which == g].mean() for g in range(k)])
+    var = np.array([(np.median(resp[which == g]) / (0.6745 * 6)) ** 2 for g in range(k)])
+    if k == 1 or not np.all(var > 0):
+        v = float(np.median(var))
+        return 0.0, v, v
+    a, b = _fit_line(lv, var, np.ones(k) / var)
+    return a, b, float(var[0])
+
+
+#: Groups (by intensity) and the fewest responses per group of :func:`white_noise_line`.
+LINE_GROUPS, LINE_GROUP_PIXELS = 4, 100

@@ -30,7 +30,7 @@ from .planes import infer
 from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
                         noise_estimate, window)
 from .guard import NoiseModel
-from .measure import white_noise_std
+from .measure import white_noise_line
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .training import fit
@@ -257,14 +257,15 @@ def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
 
 
 def _white_noise(units: list[np.ndarray], imap: IntensityMap) -> Optional[NoiseModel]:
-    """One white-noise level for the guard (unit-scale planes ``units``, mapped by
-    ``imap``): for planes too small for the noise curve; None for noiseless ones."""
-    var = float(np.median([white_noise_std(u) for u in units])) ** 2
-    if var <= 0:
+    """The guard's noise for planes too small (or too full of structure) for the noise
+    curve: :func:`~napari_fm2s.measure.white_noise_line` on the unit-scale planes
+    ``units`` pooled, mapped by ``imap``; None for noiseless ones."""
+    a, b, floor = white_noise_line(np.stack(units))
+    if floor <= 0:
         return None
-    log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses one "
-                "noise level for the whole image")
-    return NoiseModel.from_unit(0.0, var, var, imap.scale, imap.offset)
+    log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses a "
+                "rougher noise estimate (Immerkaer's, by intensity)")
+    return NoiseModel.from_unit(a, b, floor, imap.scale, imap.offset)
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
