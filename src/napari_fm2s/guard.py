@@ -225,9 +225,9 @@ def blur_trace_factor(corr: tuple[float, float], sigma: float = BLUR_SIGMA) -> f
 
 
 #: Windows nest (divergence, the median's share, the blur's share, the blend) around the
-#: widest filter (the median and the local mean it keeps, or the blur's kernel): a lazy
-#: chunk needs GUARD_RADIUS of halo beyond the network's.
-GUARD_RADIUS = (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS
+#: widest filter (the median and the local mean it keeps, or the blur's kernel), after
+#: the hot pixels' 5 x 5 test: a lazy chunk needs GUARD_RADIUS of halo beyond the network's.
+GUARD_RADIUS = (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS + 2
                 + max(int(4 * BLUR_SIGMA + 0.5), MEDIAN_WINDOW // 2 + MEAN_HALO))
 
 
@@ -310,6 +310,34 @@ def wide_median(a: np.ndarray, size: int) -> np.ndarray:
     return 0.5 * (rows_first + cols_first)
 
 
+def without_hot_pixels(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``x`` (a (Y, X) plane, noise std ``sd``) with each hot pixel replaced by the median
+    of its 8 neighbours: a pixel whose excess over the median of the 5 x 5 ring around it
+    is above :data:`HOT_SD` noise standard deviations and more than twice its brightest
+    neighbour's (the rule of :func:`~napari_fm2s.intensity.capped`: a spot's peak, whose
+    PSF reaches its neighbours, is kept; on the FMD, SRDTrans and TIRF images 0-1 pixel
+    each).  The network removes such a pixel as the median target does; compared with
+    it, the guard would read the sCMOS defect as removed signal and put it back, with
+    the noise of the 9 x 9 window around it."""
+    eight = np.ones((3, 3), bool)
+    eight[1, 1] = False
+    ring = np.ones((5, 5), bool)
+    ring[1:4, 1:4] = False
+    base = median_filter(x, footprint=ring, mode="reflect")
+    excess = x - base
+    brightest = maximum_filter(x, footprint=eight, mode="reflect") - base
+    hot = (excess > HOT_SD * sd) & (excess > 2.0 * np.maximum(brightest, 0.0))
+    if not hot.any():
+        return x
+    out = x.copy()
+    out[hot] = median_filter(x, footprint=eight, mode="reflect")[hot]
+    return out
+
+
+#: Excess (noise standard deviations) from which a lone bright pixel is a hot pixel.
+HOT_SD = 8.0
+
+
 def keep_mean(a: np.ndarray, x: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """``a + G(clip(x - a))``: the estimate ``a`` of ``x`` with ``x``'s local mean (Gaussian
     ``G`` of the training target's :data:`~napari_fm2s.noise.MEAN_SIGMA`); the removed part
@@ -327,8 +355,8 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     ``origin``): ``x`` the network's input, ``f`` its output, ``var`` the noise variance
     per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
     and the blur's mean shares, and the mean fraction of the removed part put back."""
-    x64 = x.astype(np.float64)
     sd = np.sqrt(np.maximum(var, 0.0))
+    x64 = without_hot_pixels(x.astype(np.float64), sd)
     f64 = keep_mean(f.astype(np.float64), x64, sd)
 
     def network(a: np.ndarray) -> np.ndarray:
