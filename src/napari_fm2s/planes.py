@@ -20,7 +20,7 @@ from .axes import Layout
 from .hooks import raise_if
 from .guard import (GUARD_RADIUS, MEDIAN_WINDOW, REPORT_FRACTION, NoiseModel,
                     constant_areas, guard)
-from .inference import INFERENCE_TILE, apply, apply_with_spread, saturated
+from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
 from .lazy import map_planes
 from .memory import log
@@ -94,8 +94,6 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
         unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin)
         shares = (med, blur, back)
-        if net.application == "fidelity":  # saturated plateaus stay at the top through
-            unit[saturated(x) & (x >= 1.0)] = 1.0  # the guard's blends
     out = imap.from_unit(unit)
     if net.application == "fidelity":
         const = constant_areas(raw)
