@@ -18,6 +18,8 @@ typical hardware, not of one file):
   12-bit counts in uint16.
 * ``scmos-columns``: as scmos-widefield plus a fixed offset per column (sd 1.5 ADU) and
   row-correlated read noise.
+* ``ccd-12bit-bright``: the 12-bit CCD at 25x the light (250-12750 photons): high SNR,
+  a few pixels clip at 4095 (the truth is clipped there too).
 
 Each image is denoised by ``denoise(image)`` (what ``fm2s denoise FILE -o OUT`` does) and
 by a Gaussian blur (sigma 1).  PSNR in ADU against the expected ADU of the clean scene
@@ -84,6 +86,7 @@ KINDS: dict[str, tuple[str, float, float, Camera, type, int]] = {
     "ccd-12bit": ("TwoPhoton_BPAE_G_1", 10, 510, _ccd, np.uint16, 4095),
     "scmos-columns": ("WideField_BPAE_B_3", 5, 155,
                       lambda p, r: _scmos(p, r, columns=True), np.uint16, 65535),
+    "ccd-12bit-bright": ("TwoPhoton_BPAE_G_1", 250, 12750, _ccd, np.uint16, 4095),
 }
 
 
@@ -95,7 +98,7 @@ def make(kind: str, data: Path, seed: int, spec: tuple | None = None
     gt = np.asarray(Image.open(data / "fmd" / "gt" / f"{name}.png"), np.float64)
     photons = lo + (hi - lo) * gt / 255.0
     raw, truth = camera(photons, np.random.default_rng(seed))
-    return np.clip(np.rint(raw), 0, top).astype(dtype), truth
+    return np.clip(np.rint(raw), 0, top).astype(dtype), np.minimum(truth, float(top))
 
 
 def psnr(out: np.ndarray, truth: np.ndarray) -> float:
