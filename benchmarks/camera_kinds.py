@@ -90,11 +90,10 @@ KINDS: dict[str, tuple[str, float, float, Camera, type, int]] = {
 }
 
 
-def make(kind: str, data: Path, seed: int, spec: tuple | None = None
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """(raw camera image, its expected value in ADU) for one kind (``spec``: one not in
-    :data:`KINDS`, given as its entries are)."""
-    name, lo, hi, camera, dtype, top = KINDS[kind] if spec is None else spec
+def make(kind: str, data: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(raw camera image, its expected value in ADU, clipped at full scale as the camera
+    clips) for one kind."""
+    name, lo, hi, camera, dtype, top = KINDS[kind]
     gt = np.asarray(Image.open(data / "fmd" / "gt" / f"{name}.png"), np.float64)
     photons = lo + (hi - lo) * gt / 255.0
     raw, truth = camera(photons, np.random.default_rng(seed))

@@ -4,13 +4,14 @@
     python benchmarks/crops.py --kinds ccd-12bit --sizes 32,48
 
 The scenes and camera models are those of ``camera_kinds.py`` (FMD ground truths turned
-into photons; ``ccd-12bit-bright``: the 12-bit CCD at 25x the light, high SNR).  Each kind is cropped at three places per size; each
-crop is denoised on its own by ``denoise(crop)`` and by a Gaussian blur (sigma 1).  PSNR
-in ADU against the crop's expected ADU, data range that of the whole image's truth (the
-same for every crop of a kind); "shift": mean(output - input) over the crop, ADU.  Small
-planes have few flat pixels for the noise curve (below ~57 x 57 one intensity bin, below
-~24 x 24 none): what ``measure.white_noise_line`` and the one-bin slope are for.  Reads
-../shared/data; not a test.
+into photons; ``ccd-12bit-bright``: the 12-bit CCD at 25x the light, high SNR). Each
+kind is cropped at three places per size; each crop is denoised on its own by
+``denoise(crop)`` and by a Gaussian blur (sigma 1). PSNR in ADU against the crop's
+expected ADU, data range that of the whole image's truth (the same for every crop of a
+kind); "shift": mean(output - input) over the crop, ADU. Small planes have few flat
+pixels for the noise curve (below ~57 x 57 one intensity bin, below ~24 x 24 none): what
+``measure.white_noise_line`` and the one-bin slope are for. Reads ../shared/data; not a
+test.
 """
 
 from __future__ import annotations

@@ -352,8 +352,8 @@ def test_named_preset_on_camera_data_is_guarded(preset, caplog, monkeypatch):
 def test_a_plane_too_small_for_the_noise_curve_is_still_guarded(caplog):
     """20 x 20 pixels: too few flat ones for auto's noise curve, so auto falls back to the
     confocal preset; the guard then uses Immerkaer's estimate by intensity
-    (measure.white_noise_line) instead of none, and the result is better than the input, not darker (before: 22.2
-    dB against the input's 25.5, 7 ADU darker)."""
+    (measure.white_noise_line) instead of none, and the result is better than the input,
+    not darker (before: 22.2 dB against the input's 25.5, 7 ADU darker)."""
     clean = _photon_scene((20, 20), seed=7)
     truth = 200.0 + 600.0 * clean
     raw = _camera(clean * 0.15, 2.0, 3.0, seed=8)

@@ -59,7 +59,6 @@ def test_saturated_plateau_stays_saturated_and_range_is_kept():
     assert out.min() >= img.min() and out.max() <= img.max()
 
 
-
 def test_hot_pixel_does_not_rescale_the_image():
     img = np.random.default_rng(3).poisson(500.0, (64, 64)).astype(np.uint16)
     img[:2, :2] = 4095  # a real saturated spot of 12-bit data: 4 pixels

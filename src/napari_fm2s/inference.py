@@ -82,20 +82,13 @@ def fidelity_rules(out: np.ndarray, raw: np.ndarray) -> np.ndarray:
     size = 2 * RECEPTIVE_RADIUS + 1
     np.clip(out, minimum_filter(raw, size, mode="reflect"),
             maximum_filter(raw, size, mode="reflect"), out=out)
-    out[saturated(raw)] = 1.0
+    if raw.max() >= 1.0:
+        top = (raw >= 1.0).astype(np.float32)
+        neighbours = np.rint(uniform_filter(top, 3, mode="constant") * 9) - top
+        # 5 or more of 9 at the top: the 3x3 median ('reflect' border) is at the top
+        median_top = np.rint(uniform_filter(top, 3, mode="reflect") * 9) >= 5
+        out[((top > 0) & (neighbours >= 2)) | median_top] = 1.0
     return out
-
-
-def saturated(raw: np.ndarray) -> np.ndarray:
-    """The saturation rule's pixels of a [0, 1] image (module docstring): at the top
-    with 2 or more of their 8 neighbours, or with their 3x3 median there."""
-    if raw.max() < 1.0:
-        return np.zeros(raw.shape, bool)
-    top = (raw >= 1.0).astype(np.float32)
-    neighbours = np.rint(uniform_filter(top, 3, mode="constant") * 9) - top
-    # 5 or more of 9 at the top: the 3x3 median ('reflect' border) is at the top
-    median_top = np.rint(uniform_filter(top, 3, mode="reflect") * 9) >= 5
-    return ((top > 0) & (neighbours >= 2)) | median_top
 
 
 @torch.no_grad()

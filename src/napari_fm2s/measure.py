@@ -322,8 +322,8 @@ def estimate_noise(image: np.ndarray) -> NoiseEstimate:
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
     a, b = _fit_line(curve.level, v, w)
-    if curve.level.size == 1:  # no slope from one bin: white_noise_line's, through it
-        a = max(white_noise_line(image)[0], 0.0)
+    if curve.level.size == 1:  # no slope from one bin: white_noise_line's (>= 0), through it
+        a = white_noise_line(image)[0]
         b -= a * float(curve.level[0])
     return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)
 
