@@ -48,15 +48,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from scipy.ndimage import (gaussian_filter, maximum_filter, median_filter, minimum_filter,
                            uniform_filter)
 
+from .local_mean import REACH, Layers, keep_mean, layer_coordinate
 from .measure import CORR_ON, NoiseEstimate
-from .noise import MEAN_HALO, MEAN_SIGMA, colour_kernel, colour_noise
+from .noise import colour_kernel, colour_noise
 
 #: Radius of the local windows of the blend toward the input, of the divergence's mean,
 #: and of the choice of the blur's share (pixels).
@@ -107,8 +108,6 @@ PROBE = 0.1
 REPORT_FRACTION = 0.02
 #: Window of :func:`constant_areas`: a pixel in a constant window of this size is kept.
 CONSTANT_WINDOW = 5
-#: :func:`keep_mean` clips the removed part at this many noise standard deviations.
-MEAN_CLIP = 8.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +138,23 @@ class NoiseModel:
         """The variance at unit-scale values ``u`` of a map (``scale``, ``offset``)."""
         v = self.a * (u * scale + offset) + self.b
         return np.maximum(v, self.floor) / (scale * scale)
+
+    def layers(self, u: np.ndarray, scale: float, offset: float) -> np.ndarray:
+        """Layer coordinate (:func:`~napari_fm2s.local_mean.layer_coordinate`) of
+        unit-scale values ``u``: the variance-stabilised intensity ``integral dX / sd(X)``
+        (noise standard deviations above the map's zero), for :func:`keep_mean`."""
+        floor = max(self.floor, self.a * self.a, 1e-30)  # Poisson only: one photon's
+        if self.a <= 0:
+            return layer_coordinate(np.asarray(u) * scale / np.sqrt(max(self.b, floor)))
+
+        def stabilised(X: np.ndarray) -> np.ndarray:
+            knee = (floor - self.b) / self.a  # the line reaches the floor here
+            line = 2.0 * (np.sqrt(np.maximum(self.a * X + self.b, floor))
+                          - np.sqrt(floor)) / self.a + knee / np.sqrt(floor)
+            return np.where(X < knee, X / np.sqrt(floor), line)
+
+        X = np.asarray(u, np.float64) * scale + offset
+        return layer_coordinate(stabilised(X) - stabilised(np.float64(offset)))
 
 
 def constant_areas(x: np.ndarray, size: int = CONSTANT_WINDOW) -> np.ndarray:
@@ -228,7 +244,7 @@ def blur_trace_factor(corr: tuple[float, float], sigma: float = BLUR_SIGMA) -> f
 #: widest filter (the median and the local mean it keeps, or the blur's kernel), after
 #: the hot pixels' 5 x 5 test: a lazy chunk needs GUARD_RADIUS of halo beyond the network's.
 GUARD_RADIUS = (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS + 2
-                + max(int(4 * BLUR_SIGMA + 0.5), MEDIAN_WINDOW // 2 + MEAN_HALO))
+                + max(int(4 * BLUR_SIGMA + 0.5), MEDIAN_WINDOW // 2 + REACH))
 
 
 def toward(x: np.ndarray, f: np.ndarray, tf: np.ndarray, c: np.ndarray, tc: np.ndarray,
@@ -338,35 +354,31 @@ def without_hot_pixels(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
 HOT_SD = 8.0
 
 
-def keep_mean(a: np.ndarray, x: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """``a + G(clip(x - a))``: the estimate ``a`` of ``x`` with ``x``'s local mean (Gaussian
-    ``G`` of the training target's :data:`~napari_fm2s.noise.MEAN_SIGMA`); the removed part
-    is clipped at :data:`MEAN_CLIP` noise standard deviations ``sd`` per pixel first, so a
-    hot pixel is not spread.  The network and the median fall below the mean of skewed,
-    low-count noise (Confocal_FISH_1: -2.5 % and -29 %)."""
-    res = np.clip(x - a, -MEAN_CLIP * sd, MEAN_CLIP * sd)
-    return a + gaussian_filter(res, MEAN_SIGMA, mode="reflect", truncate=4.0)
-
-
 def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, float],
-          run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int] = (0, 0)
-          ) -> tuple[np.ndarray, float, float, float]:
+          run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int] = (0, 0),
+          layers: Optional[Layers] = None) -> tuple[np.ndarray, float, float, float]:
     """The guarded result of one unit-scale plane (or block of it, its first pixel at
     ``origin``): ``x`` the network's input, ``f`` its output, ``var`` the noise variance
     per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
-    and the blur's mean shares, and the mean fraction of the removed part put back."""
+    and the blur's mean shares, and the mean fraction of the removed part put back.
+    ``layers``: the noise model's layer coordinate (:meth:`NoiseModel.layers`) for
+    :func:`keep_mean`."""
     sd = np.sqrt(np.maximum(var, 0.0))
     x64 = without_hot_pixels(x.astype(np.float64), sd)
-    f64 = keep_mean(f.astype(np.float64), x64, sd)
+
+    def mean_of(a: np.ndarray, of: np.ndarray) -> np.ndarray:
+        return keep_mean(a, of.astype(np.float64), sd, layers, origin)
+
+    f64 = mean_of(f.astype(np.float64), x64)
 
     def network(a: np.ndarray) -> np.ndarray:
-        return keep_mean(run(a).astype(np.float64), a.astype(np.float64), sd)
+        return mean_of(run(a).astype(np.float64), a)
 
     div_f = divergence(x64, f64, var, corr, network, origin)
     v = capped_variance(x64, f64, var, div_f)
 
     def median(a: np.ndarray) -> np.ndarray:
-        return keep_mean(wide_median(a, MEDIAN_WINDOW), a.astype(np.float64), sd)
+        return mean_of(wide_median(a, MEDIAN_WINDOW), a)
 
     m = median(x64)
     tm = divergence(x64, m, v, corr, median, origin) * v

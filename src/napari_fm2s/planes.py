@@ -92,7 +92,8 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     if noise is not None:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
-        unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin)
+        layers = partial(noise.layers, scale=imap.scale, offset=imap.offset)
+        unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin, layers)
         shares = (med, blur, back)
     out = imap.from_unit(unit)
     if net.application == "fidelity":
