@@ -33,6 +33,7 @@ from .measure import (ANISOTROPY, BINS, CORR_ON, FLAT_FRACTION, MEASURE_FILTER,
 from .intensity import IntensityMap
 from .noise import median_target, inject, region_means
 from .presets import Preset
+from .texture import white_if_textured
 
 __all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
            "MIN_BIN_PIXELS", "NoiseCurve",
@@ -154,7 +155,8 @@ def _match(real: NoiseCurve, syn: NoiseCurve) -> tuple[np.ndarray, np.ndarray, n
 def noise_estimate(image: np.ndarray | Sequence[np.ndarray], stride: int) -> NoiseEstimate:
     """The noise of one plane or of several pooled, measured on the windows
     :func:`calibrate` measures (a saved auto model's guard reads it, see pipeline)."""
-    return estimate_noise(_pooled(image, stride))
+    x = _pooled(image, stride)
+    return white_if_textured(estimate_noise(x), x)
 
 
 def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] = None,
@@ -175,7 +177,7 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
 
     stride = NOISE_STRIDE if base is None else base.stride
     x = _pooled(image, stride)
-    est = estimate_noise(x)
+    est = white_if_textured(estimate_noise(x), x)
     real = est.curve
     template = get_preset("widefield" if est.correlated else "confocal")
     base = template if base is None else base
@@ -243,6 +245,9 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     cy, cx = est.corr_yx
     rows = "" if q.corr_y is None else \
         f" (line noise along {'x, within rows' if cx > cy else 'y, within columns'}: injected so)"
+    if est.textured:
+        rows += (" (the residuals' correlation rises with intensity: fine structure, not "
+                 "correlated noise; white noise at Immerkaer's level)")
     return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "

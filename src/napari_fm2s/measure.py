@@ -9,7 +9,7 @@ registration, clipped regions) carry no noise and are left out.  Everything on t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
@@ -45,6 +45,7 @@ class NoiseCurve:
     count: np.ndarray  # flat pixels per bin
     edges: np.ndarray  # bin edges (intensity of the smoothed median3 image)
     corr: tuple[float, float]  # lag-1 correlation of the residuals along (y, x)
+    bin_corr: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per bin (screened)
 
     @property
     def mean_corr(self) -> float:
@@ -139,8 +140,9 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
         # crops of a cell), no curve; the callers fall back to white_noise_line
     flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
+    bin_corr = np.array([(q[0] + q[1]) / 2 for q in lags])[good] if screen else np.zeros(0)
     return NoiseCurve(np.asarray(lv)[good], np.asarray(var)[good], np.asarray(cnt)[good],
-                      edges, corr)
+                      edges, corr, bin_corr)
 
 
 #: A bin whose residuals correlate at lag 2 this much more than noise would (given their
@@ -262,6 +264,7 @@ class NoiseEstimate:
     curve: NoiseCurve  # the residual measurement it comes from
     kappa: float  # residual variance / noise variance for this correlation
     corr_yx: tuple[float, float] = (0.0, 0.0)  # per axis (see axis_corr)
+    textured: bool = False  # fine structure read as noise: white, Immerkaer's level
 
     def variance(self, u: np.ndarray | float) -> np.ndarray:
         return self.a * np.asarray(u, dtype=float) + self.b

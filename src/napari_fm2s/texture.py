@@ -1,0 +1,66 @@
+"""Fine structure that the noise curve reads as correlated noise.
+
+On a bright, high-SNR image the flat pixels of every intensity bin still hold fine
+structure (fibres, texture) at the noise's scale.  :func:`~napari_fm2s.measure.measure`
+then reads correlated residuals and too much variance: on TwoPhoton_BPAE_G's ground truth
+(the mean of 50 captures, white noise of about 2 grey levels) a noise of 4.9 grey levels
+with correlation 0.49, so the network was trained and guarded as for wide-field noise
+and smoothed the fibres as much as a Gaussian blur.
+
+Camera noise has one correlation at every intensity; structure does not: it grows with
+the signal, so the residuals' lag-1 correlation rises from the darkest bin to the
+brightest (TwoPhoton_BPAE_G's ground truth: +0.09 to +0.20, t = 5.8; the 12-bit CCD
+kind at 25x the light of ``benchmarks/camera_kinds.py``: t = 6.4), while on truly
+correlated wide-field noise it stays flat (FMD WideField captures: t = -1.7 to -0.9;
+their 96-256 px crops at most +1.4).  :func:`white_if_textured` takes such a rise as
+structure: the noise is white, at the level of Immerkaer's estimate
+(:func:`~napari_fm2s.measure.white_noise_line`, whose second difference barely sees
+structure smoother than a pixel).  Crops under about 300 x 300 pixels have too few bins
+to tell the two apart and keep the curve.  No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .measure import NoiseCurve, NoiseEstimate, residual_response, white_noise_line
+
+#: t-statistic of the correlation's rise over the bins from which it is structure.
+TREND_T = 3.0
+#: Variance of one bin's lag-1 correlation, in units of 1 / pixels (white noise: 1;
+#: correlated noise, whose pairs are not independent, more: measured ~1.3 on FMD
+#: WideField captures).
+TREND_INFLATION = 1.5
+#: Fewest bins the trend is read on.
+MIN_TREND_BINS = 4
+
+
+def corr_trend(curve: NoiseCurve) -> float:
+    """t-statistic of the rise of the per-bin residual correlation (``curve.bin_corr``)
+    from the darkest bin to the brightest (weighted by the bins' pixels; bins placed by
+    rank).  0 with fewer than :data:`MIN_TREND_BINS` bins."""
+    r, n = np.asarray(curve.bin_corr, float), np.asarray(curve.count, float)
+    if r.size < MIN_TREND_BINS or r.size != n.size:
+        return 0.0
+    pos = np.linspace(0.0, 1.0, r.size)
+    centred = pos - np.average(pos, weights=n)
+    spread = float(np.sum(n * centred ** 2))
+    slope = float(np.sum(n * centred * (r - np.average(r, weights=n)))) / spread
+    return slope / np.sqrt(TREND_INFLATION / spread)
+
+
+def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
+    """``est``, or, when it reads correlated noise whose correlation rises with intensity
+    (:func:`corr_trend` >= :data:`TREND_T`), white noise at Immerkaer's level on the same
+    bins (``textured`` set): ``var(u) = max(a u + b, floor)`` of
+    :func:`~napari_fm2s.measure.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
+    the unit scale ``est`` was measured on)."""
+    if not est.correlated or corr_trend(est.curve) < TREND_T:
+        return est
+    a, b, floor = white_noise_line(image)
+    _, rr, kappa = residual_response()[:3]
+    k0 = float(kappa[0])
+    c = est.curve
+    white = NoiseCurve(c.level, k0 * np.maximum(a * c.level + b, floor), c.count, c.edges,
+                       (float(rr[0]), float(rr[0])), c.bin_corr)
+    return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True)
