@@ -51,6 +51,32 @@ def test_correlated_noise_stays_correlated(n):
     assert white_if_textured(est, x) is est
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_small_textured_crop_is_read_as_white_noise(seed):
+    """A 48 x 48 crop (one bin: no trend to read) whose texture reads as noise of
+    correlation 0.35-0.40: white noise, with the curve's residual variance read as white
+    noise's (closer to the true level)."""
+    _, x, sd = _textured(48, seed, texture=0.03)
+    est = estimate_noise(x)
+    assert est.curve.level.size == 1 and est.correlated and est.corr < 0.45
+    white = white_if_textured(est, x)
+    assert white.textured and not white.correlated
+    true = float(np.median(sd))
+    assert abs(white.std_at_median - true) < 0.6 * abs(est.std_at_median - true)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_crop_of_correlated_noise_stays_correlated(seed):
+    """48 x 48 of wide-field-like noise (correlation 0.6): kept correlated."""
+    rng = np.random.default_rng(seed)
+    scene = _scene(48, rng)
+    white = torch.from_numpy(rng.standard_normal((1, 1, 48, 48))).float()
+    noise = colour_noise(white, 0.6)[0, 0].numpy()
+    x = scene + 0.03 * np.sqrt(scene) * noise / noise.std()
+    est = estimate_noise(x)
+    assert est.correlated and white_if_textured(est, x) is est
+
+
 @pytest.mark.slow
 def test_textured_image_is_not_smoothed_like_a_blur(monkeypatch):
     """End to end: the fine texture is kept (above the Gaussian blur, near the input);

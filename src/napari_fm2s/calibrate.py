@@ -246,8 +246,8 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     rows = "" if q.corr_y is None else \
         f" (line noise along {'x, within rows' if cx > cy else 'y, within columns'}: injected so)"
     if est.textured:
-        rows += (" (the residuals' correlation rises with intensity: fine structure, not "
-                 "correlated noise; white noise at Immerkaer's level)")
+        rows += (" (the residuals' correlation read as fine structure, not correlated "
+                 "noise: white noise assumed, texture.white_if_textured)")
     return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "

@@ -264,7 +264,7 @@ class NoiseEstimate:
     curve: NoiseCurve  # the residual measurement it comes from
     kappa: float  # residual variance / noise variance for this correlation
     corr_yx: tuple[float, float] = (0.0, 0.0)  # per axis (see axis_corr)
-    textured: bool = False  # fine structure read as noise: white, Immerkaer's level
+    textured: bool = False  # correlation read as fine structure: white (texture.py)
 
     def variance(self, u: np.ndarray | float) -> np.ndarray:
         return self.a * np.asarray(u, dtype=float) + self.b
@@ -308,9 +308,10 @@ class NoiseEstimate:
         return float(np.sqrt(self.curve.variance[i] / self.kappa))
 
 
-def estimate_noise(image: np.ndarray) -> NoiseEstimate:
-    """The noise of ``image`` ((Y, X) or pooled (k, Y, X), unit scale)."""
-    curve = measure(image)
+def estimate_noise(image: np.ndarray, curve: Optional[NoiseCurve] = None) -> NoiseEstimate:
+    """The noise of ``image`` ((Y, X) or pooled (k, Y, X), unit scale), read from
+    ``curve`` (default: :func:`measure` of it)."""
+    curve = measure(image) if curve is None else curve
     if curve.level.size == 0:
         raise ValueError("too few flat (non-constant) pixels to measure the noise "
                          "(image too small or constant?)")

@@ -21,9 +21,12 @@ to tell the two apart and keep the curve.  No napari or Qt here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from .measure import NoiseCurve, NoiseEstimate, residual_response, white_noise_line
+from .measure import (NoiseCurve, NoiseEstimate, estimate_noise, residual_response,
+                      white_noise_line)
 
 #: t-statistic of the correlation's rise over the bins from which it is structure.
 TREND_T = 3.0
@@ -33,6 +36,10 @@ TREND_T = 3.0
 TREND_INFLATION = 1.5
 #: Fewest bins the trend is read on.
 MIN_TREND_BINS = 4
+#: On fewer bins (planes under ~80 x 80), a correlation below this is read as structure:
+#: a crop inside a textured cell reads 0.25-0.50 (the 12-bit CCD kind's 32-96 px crops),
+#: wide-field camera noise 0.50-0.64 (FMD WideField's 32-64 px crops).
+SMALL_CORR = 0.45
 
 
 def corr_trend(curve: NoiseCurve) -> float:
@@ -50,17 +57,30 @@ def corr_trend(curve: NoiseCurve) -> float:
 
 
 def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
-    """``est``, or, when it reads correlated noise whose correlation rises with intensity
-    (:func:`corr_trend` >= :data:`TREND_T`), white noise at Immerkaer's level on the same
-    bins (``textured`` set): ``var(u) = max(a u + b, floor)`` of
-    :func:`~napari_fm2s.measure.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
-    the unit scale ``est`` was measured on)."""
-    if not est.correlated or corr_trend(est.curve) < TREND_T:
+    """``est``, or white noise (``textured`` set) where its correlation reads as structure:
+
+    * it rises with intensity (:func:`corr_trend` >= :data:`TREND_T`): white noise at
+      Immerkaer's level on the same bins, ``var(u) = max(a u + b, floor)`` of
+      :func:`~napari_fm2s.measure.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
+      the unit scale ``est`` was measured on);
+    * too few bins for the trend and an isotropic correlation under
+      :data:`SMALL_CORR`: the curve's own residual variance read as white noise's
+      (less than as correlated noise's, whose median residual keeps less of it)."""
+    if not est.correlated:
         return est
-    a, b, floor = white_noise_line(image)
     _, rr, kappa = residual_response()[:3]
     k0 = float(kappa[0])
     c = est.curve
-    white = NoiseCurve(c.level, k0 * np.maximum(a * c.level + b, floor), c.count, c.edges,
-                       (float(rr[0]), float(rr[0])), c.bin_corr)
+    if corr_trend(c) >= TREND_T:
+        a, b, floor = white_noise_line(image)
+        var = k0 * np.maximum(a * c.level + b, floor)
+    elif c.level.size < MIN_TREND_BINS and est.corr < SMALL_CORR and not est.anisotropic:
+        var = c.variance
+        white = estimate_noise(image, NoiseCurve(c.level, var, c.count, c.edges,
+                                                 (float(rr[0]), float(rr[0])), c.bin_corr))
+        return replace(white, textured=True)
+    else:
+        return est
+    white = NoiseCurve(c.level, var, c.count, c.edges, (float(rr[0]), float(rr[0])),
+                       c.bin_corr)
     return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True)
