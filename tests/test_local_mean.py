@@ -72,3 +72,33 @@ def test_noise_model_layers_are_noise_sd_apart():
         slope = np.diff(model.layers(uu, scale, offset))[0] / (du * scale)
         sd = np.sqrt(max(model.a * X + model.b, model.floor))
         assert slope == pytest.approx(1 / (LAYER_SPACING * sd), rel=0.1)
+
+
+def test_local_bias_of_noise_alone_is_small():
+    """A removed part that is white noise only: almost nothing comes back (the soft
+    threshold at one standard error of the mean)."""
+    from napari_fm2s.local_mean import local_bias
+
+    rng = np.random.default_rng(3)
+    r, result = _disk()
+    removed = 0.02 * rng.standard_normal(result.shape)
+    back = local_bias(removed, np.full(result.shape, 0.02),
+                      lambda u: layer_coordinate(u / 0.02), result)
+    assert np.mean(back ** 2) < 0.002 * 0.02 ** 2  # measured 0.0003
+
+
+def test_local_bias_returns_a_dark_undershoot():
+    """A result one noise sd too dark in a 4 px band beside a bright disk (the network's
+    undershoot): 40 % of the band's bias comes back (the sigma-2 mean spreads it, the
+    threshold takes two standard errors off), almost none of the noise."""
+    from napari_fm2s.local_mean import local_bias
+
+    rng = np.random.default_rng(4)
+    r, result = _disk()
+    band = (r >= 21) & (r < 25)
+    removed = 0.02 * rng.standard_normal(result.shape) + 0.02 * band
+    back = local_bias(removed, np.full(result.shape, 0.02),
+                      lambda u: layer_coordinate(u / 0.02), result)
+    assert np.mean(back[band]) > 0.3 * 0.02
+    far = r > 40
+    assert np.mean(back[far] ** 2) < 0.002 * 0.02 ** 2

@@ -55,7 +55,7 @@ import torch
 from scipy.ndimage import (gaussian_filter, maximum_filter, median_filter, minimum_filter,
                            uniform_filter)
 
-from .local_mean import REACH, Layers, keep_mean, layer_coordinate
+from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, layer_coordinate, local_bias
 from .measure import CORR_ON, NoiseEstimate
 from .noise import colour_kernel, colour_noise
 
@@ -243,7 +243,7 @@ def blur_trace_factor(corr: tuple[float, float], sigma: float = BLUR_SIGMA) -> f
 #: Windows nest (divergence, the median's share, the blur's share, the blend) around the
 #: widest filter (the median and the local mean it keeps, or the blur's kernel), after
 #: the hot pixels' 5 x 5 test: a lazy chunk needs GUARD_RADIUS of halo beyond the network's.
-GUARD_RADIUS = (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS + 2
+GUARD_RADIUS = (TRACE_RADIUS + 2 * BLUR_RADIUS + BLEND_RADIUS + 2 + BIAS_REACH
                 + max(int(4 * BLUR_SIGMA + 0.5), MEDIAN_WINDOW // 2 + REACH))
 
 
@@ -385,5 +385,8 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     h, th, gamma = toward(x64, f64, div_f * v, m, tm, v, corr, MEDIAN_SIGNIFICANCE)
     h, th, beta = toward_blur(x64, h, v, th, corr)
     alpha = blend_weight(x64, h, v, th, corr)
-    return ((h + (1.0 - alpha) * (x64 - h)).astype(np.float32), float(np.mean(gamma)),
-            float(np.mean(beta)), float(np.mean(1 - alpha)))
+    out = h + (1.0 - alpha) * (x64 - h)
+    if layers is not None and max(corr) < CORR_ON:  # white noise: local biases back
+        out += local_bias(x64 - out, np.sqrt(v), layers, out, origin)
+    return (out.astype(np.float32), float(np.mean(gamma)), float(np.mean(beta)),
+            float(np.mean(1 - alpha)))

@@ -53,11 +53,12 @@ def layer_coordinate(stabilised: np.ndarray) -> np.ndarray:
 
 
 def layered_mean(res: np.ndarray, coord: np.ndarray, sigma: float,
-                 origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+                 origin: tuple[int, int] = (0, 0), cell: int = CELL) -> np.ndarray:
     """The Gaussian (``sigma`` pixels) local mean of ``res`` (Y, X) over the pixels of
     each pixel's layer: ``coord`` (same shape, :func:`layer_coordinate`) puts each pixel
     between layers ``floor(coord)`` and the next, linearly.  ``origin``: the block's
-    first pixel in the plane.  Float64, the shape of ``res``."""
+    first pixel in the plane; ``cell``: side of the grid's cells (pixels, at most about
+    ``sigma / 2``).  Float64, the shape of ``res``."""
     res = np.asarray(res, np.float64)
     coord = np.asarray(coord, np.float64)
     k = np.floor(coord)
@@ -71,8 +72,8 @@ def layered_mean(res: np.ndarray, coord: np.ndarray, sigma: float,
     n_layers = occupied.size
     yy, xx = np.indices(res.shape)
     oy, ox = origin
-    cy = (yy + oy) // CELL - oy // CELL
-    cx = (xx + ox) // CELL - ox // CELL
+    cy = (yy + oy) // cell - oy // cell
+    cx = (xx + ox) // cell - ox // cell
     ny, nx = int(cy.max()) + 1, int(cx.max()) + 1
     lo = ((cy * nx + cx) * n_layers + layer).ravel()
     size = ny * nx * n_layers
@@ -81,15 +82,15 @@ def layered_mean(res: np.ndarray, coord: np.ndarray, sigma: float,
     def splat(weights: np.ndarray) -> np.ndarray:
         grid = (np.bincount(lo, (1 - frac) * weights, size)
                 + np.bincount(lo + 1, frac * weights, size)).reshape(ny, nx, n_layers)
-        s = sigma / CELL
+        s = sigma / cell
         return gaussian_filter(grid, (s, s, 0), mode="reflect", truncate=4.0)
 
     num, den = splat(r), splat(np.ones_like(r))
     every = num.sum(axis=2, keepdims=True) / np.maximum(den.sum(axis=2, keepdims=True),
                                                          1e-12)
     mean = (num + PRIOR * every) / (den + PRIOR)
-    at = [(yy + oy + 0.5) / CELL - 0.5 - oy // CELL,
-          (xx + ox + 0.5) / CELL - 0.5 - ox // CELL, layer + frac.reshape(res.shape)]
+    at = [(yy + oy + 0.5) / cell - 0.5 - oy // cell,
+          (xx + ox + 0.5) / cell - 0.5 - ox // cell, layer + frac.reshape(res.shape)]
     return map_coordinates(mean, at, order=1, mode="nearest")
 
 
@@ -107,3 +108,28 @@ def keep_mean(a: np.ndarray, x: np.ndarray, sd: np.ndarray,
     if layers is None:
         return a + gaussian_filter(res, MEAN_SIGMA, mode="reflect", truncate=4.0)
     return a + layered_mean(res, layers(a), MEAN_SIGMA, origin)
+
+
+#: :func:`local_bias`: Gaussian sigma (pixels) of the local mean of the removed part,
+#: and the standard errors of that mean it must exceed (soft threshold).  At 1 standard
+#: error: FMD confocal +0.02 dB but low-SNR nuclei (2-22 photons) -0.20 dB, the noise put
+#: back weighing against a result whose own error is ~2 % of the noise variance; at 2:
+#: every benchmark kind within -0.01 dB or better (docs/auto.md).
+BIAS_SIGMA, BIAS_SE = 2.0, 2.0
+#: How far (pixels) :func:`local_bias` reads (a lazy chunk's halo).
+BIAS_REACH = int(4 * BIAS_SIGMA) + 1
+
+
+def local_bias(removed: np.ndarray, sd: np.ndarray, layers: Layers, result: np.ndarray,
+               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """What a result removed on average, where that is more than noise: the layered mean
+    (:func:`layered_mean`, sigma :data:`BIAS_SIGMA`, layers of ``result``) of the
+    ``removed`` part, soft-thresholded at :data:`BIAS_SE` standard errors of a mean of
+    white noise of std ``sd`` (``sd / (2 sigma sqrt(pi))``).  Added back, it takes off
+    the result's local biases (a bright nucleus' flank left 12 ADU high, the dark
+    undershoot beside it) at the cost of ~0.02 % of the noise variance elsewhere (pure
+    noise soft-thresholded at 2 standard errors); for white noise only (a mean of
+    correlated noise is blotchy: at 1 standard error WideField_BPAE_B_4 lost 0.33 dB)."""
+    m = layered_mean(removed, layers(result), BIAS_SIGMA, origin, cell=1)
+    se = sd / (2.0 * BIAS_SIGMA * np.sqrt(np.pi))
+    return np.sign(m) * np.maximum(np.abs(m) - BIAS_SE * se, 0.0)
