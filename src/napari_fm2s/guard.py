@@ -41,6 +41,10 @@ against their ground truth: 1.3-2x), which makes smoother estimates look better 
 they are, so ``v`` is capped where the result itself shows less noise:
 ``E[(x - f)^2] = v (1 - 2 div f) + E[(f - s)^2] >= v (1 - 2 div f)`` (33 x 33 means).
 
+Last, on white noise, what the result removed on average over a few pixels of one
+intensity, where that exceeds 2 standard errors of such a mean of noise, is given back
+(:func:`~napari_fm2s.local_mean.local_bias`: a network's undershoot beside a bright edge).
+
 No napari or Qt here.
 """
 
@@ -362,7 +366,8 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
     and the blur's mean shares, and the mean fraction of the removed part put back.
     ``layers``: the noise model's layer coordinate (:meth:`NoiseModel.layers`) for
-    :func:`keep_mean`."""
+    :func:`keep_mean` and, on white noise, the last step: the result's significant local
+    biases given back (:func:`~napari_fm2s.local_mean.local_bias`)."""
     sd = np.sqrt(np.maximum(var, 0.0))
     x64 = without_hot_pixels(x.astype(np.float64), sd)
 

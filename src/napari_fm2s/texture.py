@@ -15,8 +15,9 @@ correlated wide-field noise it stays flat (FMD WideField captures: t = -1.7 to -
 their 96-256 px crops at most +1.4).  :func:`white_if_textured` takes such a rise as
 structure: the noise is white, at the level of Immerkaer's estimate
 (:func:`~napari_fm2s.measure.white_noise_line`, whose second difference barely sees
-structure smoother than a pixel).  Crops under about 300 x 300 pixels have too few bins
-to tell the two apart and keep the curve.  No napari or Qt here.
+structure smoother than a pixel).  Planes under about 300 x 300 pixels rarely show a
+significant rise; under about 80 x 80 (fewer than 4 bins) a weak isotropic correlation
+is read as structure instead (:data:`SMALL_CORR`).  No napari or Qt here.
 """
 
 from __future__ import annotations
