@@ -69,19 +69,20 @@ def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
       (less than as correlated noise's, whose median residual keeps less of it)."""
     if not est.correlated:
         return est
+    c = est.curve
+    rises = corr_trend(c) >= TREND_T
+    small = c.level.size < MIN_TREND_BINS and est.corr < SMALL_CORR and not est.anisotropic
+    if not (rises or small):
+        return est
     _, rr, kappa = residual_response()[:3]
     k0 = float(kappa[0])
-    c = est.curve
-    if corr_trend(c) >= TREND_T:
+    if rises:
         a, b, floor = white_noise_line(image)
         var = k0 * np.maximum(a * c.level + b, floor)
-    elif c.level.size < MIN_TREND_BINS and est.corr < SMALL_CORR and not est.anisotropic:
-        var = c.variance
-        white = estimate_noise(image, NoiseCurve(c.level, var, c.count, c.edges,
-                                                 (float(rr[0]), float(rr[0])), c.bin_corr))
-        return replace(white, textured=True)
     else:
-        return est
+        var = c.variance
     white = NoiseCurve(c.level, var, c.count, c.edges, (float(rr[0]), float(rr[0])),
                        c.bin_corr)
-    return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True)
+    if rises:
+        return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True)
+    return replace(estimate_noise(image, white), textured=True)
