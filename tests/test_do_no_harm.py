@@ -213,8 +213,11 @@ def _photon_scene(shape=(160, 160), seed=0) -> np.ndarray:
 def test_default_is_not_worse_than_a_blur_at_low_counts(kind, caplog, monkeypatch):
     """Low photon counts, where FM2S's median target is coarse: a hybrid detector's counts
     (0.2-15 per pixel, uint8) and an EMCCD frame (1-41 photons, gain 200 with its excess
-    noise, offset 400 ADU).  With a short training the network alone is worse than a
-    Gaussian blur (sigma 1); the guard's blend brings the default to the blur or above."""
+    noise, offset 400 ADU).  With a short training (20 steps) the network alone is worse
+    than a Gaussian blur (sigma 1: photon counting 23.2 / 26.2 dB, EMCCD 18.2 / 27.1); the
+    guard's blend brings the default to the blur or above (27.6, 28.8).  At 40 steps the
+    network alone stayed under the blur in one run of the suite and reached 27.3 dB on the
+    photon counts in a later one (2026-12-01): too close to rely on."""
     rng = np.random.default_rng(1)
     scene = _photon_scene()
     if kind == "photon counting":
@@ -228,11 +231,11 @@ def test_default_is_not_worse_than_a_blur_at_low_counts(kind, caplog, monkeypatc
         raw = np.clip(np.round(400.0 + e / 20.0), 0, 65535).astype(np.uint16)
     blur = _psnr(gaussian_filter(raw.astype(float), 1.0), truth)
     with caplog.at_level(logging.INFO, logger="napari_fm2s"):
-        out = denoise(raw, fast_steps=40)
+        out = denoise(raw, fast_steps=20)
     assert _psnr(out, truth) >= blur
     assert any("toward a Gaussian blur" in r.getMessage() for r in caplog.records)
     monkeypatch.setattr("napari_fm2s.planes.guard", lambda x, f, *a, **k: (f, 0.0, 0.0, 0.0))
-    assert _psnr(denoise(raw, fast_steps=40), truth) < blur  # the network alone
+    assert _psnr(denoise(raw, fast_steps=20), truth) < blur  # the network alone
 
 
 def _blocks(shape=(192, 192), seed=3) -> np.ndarray:

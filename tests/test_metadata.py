@@ -93,6 +93,29 @@ def test_rgb_comes_back_in_the_input_integer_type(tmp_path, dtype):
     np.testing.assert_array_equal(back[1:], data[1:])
 
 
+@pytest.mark.parametrize("lead", ["", "T"])
+def test_planar_rgb_stays_planar_rgb(tmp_path, lead):
+    """A planar RGB TIFF (samples stored as separate planes, axes SYX) comes back as one
+    planar RGB page per plane in its integer type, not as three grey pages."""
+    shape = (2,) * len(lead) + (3, 16, 20)
+    data = np.random.default_rng(5).integers(0, 200, shape).astype(np.uint8)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, photometric="rgb", planarconfig="separate")
+    opened = open_image(src)
+    out = tmp_path / "out.tif"
+    write_tiff_atomic(out, opened.data.astype(np.float32) + 0.4, axes=lead + "SYX",
+                      meta=opened.meta, description=PROV)
+    with tifffile.TiffFile(out) as tf:
+        page = tf.pages.first
+        assert page.photometric == tifffile.PHOTOMETRIC.RGB
+        assert page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+        assert len(tf.pages) == int(np.prod(shape[:-3]))
+        assert tf.series[0].axes.endswith("SYX")
+        back = tf.asarray()
+    assert back.dtype == np.uint8
+    np.testing.assert_array_equal(back, data)
+
+
 def test_plain_tiff_keeps_resolution_and_records_provenance(tmp_path):
     data = np.random.default_rng(4).integers(0, 900, (24, 24), dtype=np.uint16)
     src = tmp_path / "in.tif"

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from .axes import positions
-from .metadata import TiffMeta, cast_rgb, read_tiff_meta, rgb_dtype, tiff_write_options
+from .metadata import (TiffMeta, cast_rgb, read_tiff_meta, rgb_dtype, tiff_layout,
+                       tiff_write_options)
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
@@ -272,14 +273,6 @@ def _write_error(path: Path, e: OSError) -> ValueError:
     return ValueError(f"cannot write {path}: {why}; nothing was written")
 
 
-def _tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str]:
-    """Axis order putting Y, X (and an RGB(A) S) last; the axes and photometric it gives."""
-    rgb = "S" in axes and axes.index("S") == len(axes) - 1 and shape[-1] in (3, 4)
-    tail = [axes.index("Y"), axes.index("X")] + ([len(axes) - 1] if rgb else [])
-    order = [i for i in range(len(axes)) if i not in tail] + tail
-    return order, "".join(axes[i] for i in order), "rgb" if rgb else "minisblack"
-
-
 def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
                       scheduler: Any = None,
                       progress: Optional[Callable[[int, int], None]] = None, *,
@@ -307,12 +300,12 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
             tifffile.imwrite(tmp, np.asarray(data),
                              metadata={"napari-fm2s": description} if description else {})
         else:
-            order, out_axes, photometric = _tiff_layout(tuple(data.shape), axes)
-            rgb = photometric == "rgb"
+            order, out_axes, photometric = tiff_layout(tuple(data.shape), axes)
+            rgb = photometric != "minisblack"
             dtype = (rgb_dtype(meta) if rgb else None) or np.dtype(data.dtype)
             shape = tuple(int(data.shape[i]) for i in order)
-            write_axes, options = tiff_write_options(meta, out_axes, shape, dtype, rgb,
-                                                     description)
+            write_axes, options = tiff_write_options(meta, out_axes, shape, dtype,
+                                                     photometric, description)
             order = [order[i] for i in positions(out_axes, write_axes)]
             arr = data.transpose(order)
             page_nd = 3 if rgb else 2

@@ -122,20 +122,38 @@ def cast_rgb(page: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.rint(page), info.min, info.max).astype(dtype)
 
 
+def tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str]:
+    """The axis order to write data of ``shape`` and ``axes`` in: Y, X last, and an RGB(A)
+    S (3 or 4 samples) after them, or just before them where it was (a planar RGB TIFF);
+    the axes it gives and the photometric layout: "minisblack", "rgb" or "rgb-planar"."""
+    s = axes.find("S")
+    rgb = s >= 0 and shape[s] in (3, 4)
+    kind = ("rgb" if rgb and s == len(axes) - 1 else
+            "rgb-planar" if rgb and axes.endswith("SYX") else "minisblack")
+    tail = [axes.index("Y"), axes.index("X")]
+    tail = tail + [s] if kind == "rgb" else [s] + tail if kind == "rgb-planar" else tail
+    order = [i for i in range(len(axes)) if i not in tail] + tail
+    return order, "".join(axes[i] for i in order), kind
+
+
 def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ...],
-                       dtype: np.dtype, rgb: bool, description: Optional[dict]
+                       dtype: np.dtype, photometric: str, description: Optional[dict]
                        ) -> tuple[str, dict]:
     """(axes order to write, ``tifffile.imwrite`` keyword arguments) for data of ``shape``
-    with ``axes`` (Y, X and an RGB S last) and ``dtype``, keeping ``meta`` and recording
-    ``description``."""
+    with ``axes`` in :func:`tiff_layout`'s order, its ``photometric`` layout and ``dtype``,
+    keeping ``meta`` and recording ``description``.  A planar RGB is never written as
+    an ImageJ hyperstack (ImageJ's RGB is contiguous)."""
     text = json.dumps(description) if description else ""
+    rgb = photometric != "minisblack"
     kw: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
+    if photometric == "rgb-planar":
+        kw["planarconfig"] = "separate"
     if meta is not None and meta.resolution:
         kw["resolution"] = meta.resolution
         kw["resolutionunit"] = meta.resolutionunit
     imagej_ok = (meta is not None and meta.imagej is not None and set(axes) <= set(IMAGEJ_AXES)
                  and np.dtype(dtype).name in ("uint8", "uint16", "float32")
-                 and (not rgb or np.dtype(dtype) == np.uint8))
+                 and (not rgb or np.dtype(dtype) == np.uint8) and photometric != "rgb-planar")
     if imagej_ok:
         assert meta is not None and meta.imagej is not None
         ij_axes = "".join(a for a in IMAGEJ_AXES if a in axes)
