@@ -75,6 +75,12 @@ def score(out: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
             structural_similarity(gt, out8, data_range=255))
 
 
+def psnr(a: np.ndarray, truth: np.ndarray, data_range: float) -> float:
+    """PSNR (dB) of ``a`` against ``truth`` for a given data range, in their own units."""
+    return float(10 * np.log10(data_range ** 2
+                               / np.mean((np.asarray(a, np.float64) - truth) ** 2)))
+
+
 def offset_psnr(out: np.ndarray, gt: np.ndarray) -> float:
     """PSNR (8-bit, data_range 255) after removing the global mean difference to ``gt``.
 

@@ -25,7 +25,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import DEFAULT_DATA  # noqa: E402
+from _data import DEFAULT_DATA, psnr  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
 
@@ -52,10 +52,6 @@ def make(name: str, data: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(raw), 0, 255).astype(np.uint8), np.clip(lam - offset, 0, 255)
 
 
-def _psnr(a: np.ndarray, truth: np.ndarray, rng: float) -> float:
-    return float(10 * np.log10(rng ** 2 / np.mean((np.asarray(a, np.float64) - truth) ** 2)))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -75,8 +71,8 @@ def main() -> int:
                 if c.min() == c.max():
                     continue
                 rng = max(float(t.max() - t.min()), 1.0)
-                p_in, p_g = _psnr(c, t, rng), _psnr(gaussian_filter(c.astype(float), 1.0), t, rng)
-                p_d = _psnr(denoise(c, seed=3407), t, rng)
+                p_in, p_g = psnr(c, t, rng), psnr(gaussian_filter(c.astype(float), 1.0), t, rng)
+                p_d = psnr(denoise(c, seed=3407), t, rng)
                 diffs.append(p_d - p_g)
                 print(f"{name:<20} {n:>4} {y:>3},{x:<4} {(c == 0).mean():>5.2f} {p_in:>6.2f} "
                       f"{p_g:>6.2f} {p_d:>7.2f} {p_d - p_g:>+6.2f}", flush=True)

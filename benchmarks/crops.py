@@ -25,17 +25,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import DEFAULT_DATA  # noqa: E402
+from _data import DEFAULT_DATA, psnr  # noqa: E402
 from camera_kinds import make  # noqa: E402
 
 from napari_fm2s import denoise  # noqa: E402
 
 #: Crop corners as fractions of the free room (y, x).
 PLACES = ((0.2, 0.2), (0.5, 0.5), (0.7, 0.3))
-
-
-def _psnr(a: np.ndarray, truth: np.ndarray, rng: float) -> float:
-    return float(10 * np.log10(rng ** 2 / np.mean((np.asarray(a, np.float64) - truth) ** 2)))
 
 
 def main() -> int:
@@ -59,7 +55,7 @@ def main() -> int:
                 y, x = int(fy * (raw.shape[0] - n)), int(fx * (raw.shape[1] - n))
                 crop, t = raw[y:y + n, x:x + n], truth[y:y + n, x:x + n]
                 out = np.asarray(denoise(crop), np.float64)
-                i, g, d = (_psnr(a, t, rng) for a in
+                i, g, d = (psnr(a, t, rng) for a in
                            (crop, gaussian_filter(crop.astype(np.float64), 1.0), out))
                 shift = float(np.mean(out - crop))
                 rows.append((d - g, d - i, abs(shift)))
