@@ -79,18 +79,19 @@ def varying(x: np.ndarray) -> np.ndarray:
 
 
 def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
-            bins: int = BINS, screen: Optional[bool] = None, clip: bool = True) -> NoiseCurve:
+            bins: int = BINS, screen: Optional[bool] = None, clip: int = 2) -> NoiseCurve:
     """Residual variance against intensity and lag-1 correlation on flat pixels.
 
     ``image``: (Y, X) or (k, Y, X) planes pooled.  ``r = x - median3(x)``; intensity =
     the 5x5 mean of ``median3(x)``; a pixel is flat when the gradient of the image smoothed
     with a Gaussian (sigma 2) is among the lowest :data:`FLAT_FRACTION` of its intensity
-    bin; constant areas are left out, and so are pixels next to a clipped end of the
-    range and the bins they crowd (:mod:`napari_fm2s.clipped`; ``clip``), unless that
-    leaves no bin (a rough curve rather than none).  ``edges`` fixes the bins
-    (to measure a synthetic sample in the bins of the real image).  ``screen`` (default:
-    when ``edges`` is None) leaves out the bins whose flat pixels hold structure rather
-    than noise (:func:`structure_excess`); where every bin does, the curve is empty.
+    bin; constant areas are left out, and so are pixels next to a clipped floor and the
+    bins they crowd (:mod:`napari_fm2s.clipped`; ``clip`` 2); where that leaves no bin,
+    only the pixels (``clip`` 1), then neither (0: a rough curve rather than none).
+    ``edges`` fixes the bins (to measure a synthetic sample in the bins of the real
+    image).  ``screen`` (default: when ``edges`` is None) leaves out the bins whose flat
+    pixels hold structure rather than noise (:func:`structure_excess`); where every bin
+    does, the curve is empty.
     """
     x = np.asarray(image, dtype=np.float32)
     x = x[None] if x.ndim == 2 else x
@@ -105,7 +106,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     m = min(3, max(0, min(x.shape[1:]) // 4))
     inner[:, m:x.shape[1] - m, m:x.shape[2] - m] = True
     inner &= varying(x)
-    clipped = inner & ~unclipped(x) if clip else np.zeros(x.shape, bool)
+    clipped = inner & ~unclipped(x) if clip > 0 else np.zeros(x.shape, bool)
     if edges is None:  # fewer bins on a small image: >= 4 * MIN_BIN_PIXELS flat pixels each
         n = int(inner.sum() * FLAT_FRACTION // (4 * MIN_BIN_PIXELS))
         bins = int(np.clip(n, 1, bins))
@@ -118,7 +119,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     flat_bin = np.full(x.shape, -1, np.int16)  # the bin of each flat pixel
     z = np.zeros(x.shape, np.float32)
     lv, var, cnt, lags = [], [], [], []
-    censored = censored_bins(clipped, inner, which, edges.size - 1)
+    censored = censored_bins(clipped, inner, which, edges.size - 1) & (clip > 1)
     for i in range(edges.size - 1):
         sel = inner & (which == i) & ~clipped
         lags.append((0.0, 0.0, 0.0, 0.0))
@@ -145,7 +146,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
         good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
         # crops of a cell), no curve; the callers fall back to white_noise_line
     if clipped.any() and not good.any():
-        return measure(*again, clip=False)
+        return measure(*again, clip=clip - 1)
     flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     bin_corr = np.array([(q[0] + q[1]) / 2 for q in lags])[good] if screen else np.zeros(0)
@@ -350,7 +351,7 @@ def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
     noise std read from its median absolute response (``/ (0.6745 * 6)``: robust to the
     curvature of spots), and a line fitted to the groups' variances (``floor``: the
     darkest group's).  Windows that are constant or touch a clipped plateau (the maximum,
-    on two or more pixels; a clipped end, :func:`~napari_fm2s.clipped.unclipped`, while
+    on two or more pixels; a clipped floor, :func:`~napari_fm2s.clipped.unclipped`, while
     :data:`LINE_GROUP_PIXELS` others are left) are left out.  All zero when no window is
     left."""
     x = np.asarray(image, np.float64)
