@@ -180,3 +180,16 @@ def test_axes_x_before_y_keeps_the_input_layout(tmp_path, capsys):
     out = tifffile.imread(tmp_path / "o.tif")
     assert out.shape == img.shape
     assert np.corrcoef(out.ravel(), img.ravel().astype(float))[0, 1] > 0.8
+
+
+def test_ome_tiff_names_stay_ome(tmp_path):
+    """OME readers (Bio-Formats) go by the name: NAME.ome.tif -> NAME_fm2s.ome.tif, and
+    its spread NAME_fm2s.spread.ome.tif."""
+    from napari_fm2s.batch import output_path, spread_path
+
+    out = tmp_path / "out"
+    dst = output_path(tmp_path / "cells.ome.tif", out, several=True)
+    assert dst.name == "cells_fm2s.ome.tif"
+    assert spread_path(dst).name == "cells_fm2s.spread.ome.tif"
+    assert output_path(tmp_path / "cells.tif", out, several=True).name == "cells_fm2s.tif"
+    assert spread_path(out / "x.tif").name == "x.spread.tif"

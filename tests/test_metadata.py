@@ -47,6 +47,21 @@ def test_imagej_hyperstack_comes_back_as_imagej_with_its_calibration(tmp_path):
         np.testing.assert_array_equal(b.asarray(), data)
 
 
+def test_imagej_display_ranges_are_kept(tmp_path):
+    """The output is in the input's units: it opens with the input's contrast."""
+    data = np.random.default_rng(2).integers(100, 5000, (2, 16, 16), dtype=np.uint16)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, imagej=True,
+                     metadata={"axes": "CYX", "Ranges": (100.0, 5000.0, 100.0, 200.0)})
+    out = _round_trip(src, tmp_path, "CYX")
+    with tifffile.TiffFile(out) as tf:
+        assert tuple(tf.imagej_metadata["Ranges"]) == (100.0, 5000.0, 100.0, 200.0)
+    one = tmp_path / "one.tif"
+    tifffile.imwrite(one, data[0], imagej=True, metadata={"min": 150.0, "max": 900.0})
+    with tifffile.TiffFile(_round_trip(one, tmp_path, "YX")) as tf:
+        assert (tf.imagej_metadata["min"], tf.imagej_metadata["max"]) == (150.0, 900.0)
+
+
 def test_imagej_axes_are_put_in_imagej_order(tmp_path):
     data = np.random.default_rng(1).random((2, 3, 16, 16)).astype(np.float32)  # Z, C
     src = tmp_path / "in.tif"

@@ -51,8 +51,11 @@ class Settings:
 
 
 def spread_path(dst: Path) -> Path:
-    """Where ``--spread`` writes the spread of ``dst``: ``out.tif`` -> ``out.spread.tif``."""
-    return dst.with_name(f"{dst.name[:-len(dst.suffix)]}.spread{dst.suffix}")
+    """Where ``--spread`` writes the spread of ``dst``: ``out.tif`` -> ``out.spread.tif``,
+    ``out.ome.tif`` -> ``out.spread.ome.tif``."""
+    base = dst.name[:-len(dst.suffix)]
+    ome = ".ome" if base.lower().endswith(".ome") else ""
+    return dst.with_name(f"{base[:len(base) - len(ome)]}.spread{ome}{dst.suffix}")
 
 
 def _is_input(p: Path) -> bool:
@@ -92,7 +95,8 @@ def find_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def output_path(src: Path, output: Path, several: bool) -> Path:
-    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``.
+    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``
+    (``NAME_fm2s.ome.tif|.ome.zarr`` for OME inputs).
 
     ValueError when that would overwrite the input or is not a writable kind.
     """
@@ -109,7 +113,9 @@ def _output_path(src: Path, output: Path, several: bool) -> Path:
                 else src.name
             ome = name.lower().endswith(".ome")
             return output / f"{name[:-4] if ome else name}_fm2s{'.ome' if ome else ''}.zarr"
-        return output / f"{src.stem}_fm2s.tif"
+        stem = src.stem  # NAME.ome.tif -> NAME_fm2s.ome.tif: OME readers go by the name
+        ome = stem.lower().endswith(".ome")
+        return output / (f"{stem[:-4]}_fm2s.ome.tif" if ome else f"{stem}_fm2s.tif")
     if output.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"output {output} must end in .tif, .tiff or .zarr "
                          "(results are float32 TIFF or zarr; RGB in its integer type)")

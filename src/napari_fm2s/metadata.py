@@ -28,10 +28,11 @@ import numpy as np
 
 #: ImageJ's axis order; an ImageJ hyperstack holds no other axes.
 IMAGEJ_AXES = "TZCYXS"
-#: ImageJ metadata keys that are copied to the output (the rest follow from the shape or
-#: are display settings of the input's values).
+#: ImageJ metadata keys that are copied to the output (the rest follow from the shape).
+#: The display ranges too: the output is in the input's units, so it opens with the
+#: contrast the input was saved with.
 _IMAGEJ_KEEP = ("unit", "spacing", "finterval", "fps", "loop", "mode", "xorigin", "yorigin",
-                "zorigin", "Info", "Properties", "Labels", "LUTs")
+                "zorigin", "Info", "Properties", "Labels", "LUTs", "Ranges", "min", "max")
 _OME_PIXELS = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit",
                "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit",
                "SignificantBits")

@@ -296,6 +296,9 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     lazy = is_lazy(image)
     arr = as_dask(image) if lazy else as_array(image)
     dtype = check_dtype(arr.dtype)
+    if np.issubdtype(dtype, np.floating) and dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float32 if dtype.itemsize < 4 else np.float64)  # scipy's filters
+        dtype = arr.dtype  # take neither float16 nor long double; a copy: input untouched
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape})")
     ax = check_axes(axes, arr.shape) if axes is not None else guess_axes(arr.shape, dtype)
