@@ -16,8 +16,9 @@ their 96-256 px crops at most +1.4).  :func:`white_if_textured` takes such a ris
 structure: the noise is white, at the level of Immerkaer's estimate
 (:func:`~napari_fm2s.measure.white_noise_line`, whose second difference barely sees
 structure smoother than a pixel).  Planes under about 300 x 300 pixels rarely show a
-significant rise; under about 80 x 80 (fewer than 4 bins) a weak isotropic correlation
-is read as structure instead (:data:`SMALL_CORR`).  No napari or Qt here.
+significant rise; under about 80 x 80 (fewer than 4 bins) or 200 x 200 pixels a weak
+isotropic correlation is read as structure instead (:data:`SMALL_CORR`).  No napari or
+Qt here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ MIN_TREND_BINS = 4
 #: a crop inside a textured cell reads 0.25-0.50 (the 12-bit CCD kind's 32-96 px crops),
 #: wide-field camera noise 0.50-0.64 (FMD WideField's 32-64 px crops).
 SMALL_CORR = 0.45
+#: ... and so on planes (pooled) of fewer pixels than this, whatever their bins: a 128 x
+#: 128 sCMOS frame of dense cells and filaments under white noise read 0.31 over 7 bins
+#: with no rise; FMD WideField's 96-128 px crops read 0.57-0.64.
+SMALL_PIXELS = 200 * 200
 
 
 def corr_trend(curve: NoiseCurve) -> float:
@@ -64,14 +69,16 @@ def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
       Immerkaer's level on the same bins, ``var(u) = max(a u + b, floor)`` of
       :func:`~napari_fm2s.measure.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
       the unit scale ``est`` was measured on);
-    * too few bins for the trend and an isotropic correlation under
-      :data:`SMALL_CORR`: the curve's own residual variance read as white noise's
+    * too few bins for the trend or pixels (:data:`SMALL_PIXELS`) and an isotropic
+      correlation under :data:`SMALL_CORR`: the curve's own residual variance read as
+      white noise's
       (less than as correlated noise's, whose median residual keeps less of it)."""
     if not est.correlated:
         return est
     c = est.curve
     rises = corr_trend(c) >= TREND_T
-    small = c.level.size < MIN_TREND_BINS and est.corr < SMALL_CORR and not est.anisotropic
+    few = c.level.size < MIN_TREND_BINS or np.size(image) < SMALL_PIXELS
+    small = few and est.corr < SMALL_CORR and not est.anisotropic
     if not (rises or small):
         return est
     _, rr, kappa = residual_response()[:3]
