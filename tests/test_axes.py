@@ -11,8 +11,8 @@ import pytest
 import tifffile
 
 from napari_fm2s import denoise
-from napari_fm2s.axes import (GuessedAxes, check_axes, check_guessed_plane, guess_axes,
-                              plane_view)
+from napari_fm2s.axes import (GuessedAxes, channel_like_stack, check_axes,
+                              check_guessed_plane, guess_axes, plane_view)
 from napari_fm2s.cli import main
 from napari_fm2s.samples import synthetic_cells
 
@@ -91,20 +91,35 @@ def two_planes(ratio: float, offset: float = 0.0) -> np.ndarray:
     return np.stack([a, b / ratio]) + offset
 
 
-def test_guessed_stack_with_planes_10x_apart_warns(caplog):
+def test_guessed_stack_with_planes_10x_apart_is_channels(caplog, monkeypatch):
+    """Two planes 10x apart in brightness, axes guessed: channels, each its own model
+    (calibrated apart: two auto calibrations), with a warning; not so for the user's
+    axes."""
+    import napari_fm2s.pipeline as pipeline
+
     x = two_planes(10.0, offset=0.1)  # a camera offset: medians alone would not tell
+    fits = []
+    real = pipeline._train
+    monkeypatch.setattr(pipeline, "_train", lambda ch, *a, **k: fits.append(ch.index)
+                        or real(ch, *a, **k))
     with caplog.at_level(logging.WARNING, "napari_fm2s"):
         out = denoise(x, **TINY)
-    assert out.shape == x.shape
-    assert "axis 0 (2 planes) was treated as a stack (T) sharing one model" in caplog.text
-    assert "axes='CYX' (CLI: --axes CYX)" in caplog.text
+    assert out.shape == x.shape and len(fits) == 2
+    assert "axis 0 (2 planes) was guessed as a stack (T)" in caplog.text
+    assert "treated as channels (CYX)" in caplog.text
+    assert "axes='TYX' (CLI: --axes TYX) to share one model" in caplog.text
     caplog.clear()
+    fits.clear()
     with caplog.at_level(logging.WARNING, "napari_fm2s"):
         denoise(da.from_array(x, chunks=(1, 64, 64)), **TINY)  # lazy: the same rule
-        assert "treated as a stack" in caplog.text
+        assert "treated as channels" in caplog.text and len(fits) == 2
         caplog.clear()
+        fits.clear()
         denoise(x, axes="TYX", **TINY)  # the user's axes: no second guess
-    assert "treated as a stack" not in caplog.text
+    assert "treated as channels" not in caplog.text and len(fits) == 1
+    # a channel axis already: the stack axis is kept, with a warning
+    kept = channel_like_stack(np.stack([x, x], axis=1), GuessedAxes("TCYX", True), list)
+    assert kept is not None and kept[0] == "TCYX" and "sharing one model" in kept[1]
 
 
 def test_bleaching_time_lapse_does_not_warn(caplog):
@@ -115,7 +130,7 @@ def test_bleaching_time_lapse_does_not_warn(caplog):
     with caplog.at_level(logging.WARNING, "napari_fm2s"):
         denoise(frames, **TINY)
         denoise(two_planes(1.0), **TINY)  # two images of one brightness
-    assert "treated as a stack" not in caplog.text
+    assert "like channels" not in caplog.text
 
 
 def test_cli_prints_the_axes_it_used(tmp_path, capsys):

@@ -45,8 +45,9 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
             ``None``: the first of ``MODES`` for a plane, ``"fast"`` (if present) for a stack.
         axes: one letter per axis, e.g. ``"TYX"``, ``"ZCYX"``, ``"YXS"`` (RGB); ``None``
             guesses (:func:`napari_fm2s.axes.guess_axes`; a guess leaving a plane side
-            under 16 px is refused, a guessed stack whose planes look like channels is
-            warned of).  Channels (C, S) get a model each; the planes of the other axes
+            under 16 px is refused, a guessed stack axis of 2-6 planes whose brightness
+            differs like channels' is taken as channels, with a warning).  Channels (C,
+            S) get a model each; the planes of the other axes
             share one, or one each with ``per_plane``.
         offset: the camera's black level (offset, in the image's units: tens to hundreds
             of ADU on sCMOS / EMCCD / CCD raw data); the Poisson part of the synthetic noise

@@ -170,10 +170,12 @@ CHANNEL_LIKE_RATIO = 3.0
 _SPAN_PIXELS = 1 << 16
 
 
-def channel_like_stack(data: Any, axes: str,
-                       read: Callable[[list[Any]], list[np.ndarray]]) -> Optional[str]:
-    """A warning when a guessed stack axis of ``data`` (axes ``axes``) has planes whose
-    brightness differs like that of channels (:data:`CHANNEL_LIKE_RATIO`), else None.
+def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np.ndarray]]
+                       ) -> Optional[tuple[str, str]]:
+    """For a guessed stack axis of ``data`` (axes ``axes``) whose planes differ in
+    brightness like channels (:data:`CHANNEL_LIKE_RATIO`): ``(axes to use, message)``,
+    the axis made the channel axis C (each plane its own model) where ``axes`` holds no
+    channel axis (C, S) yet, else kept with a warning; None otherwise.
 
     Only for :class:`GuessedAxes` (from labels: only their unknown ``Q`` axes).  ``read``
     turns the sampled (maybe lazy) planes into numpy arrays.
@@ -196,13 +198,16 @@ def channel_like_stack(data: Any, axes: str,
             parts.append(data[tuple(index)])
         spans = [float(np.subtract(*np.percentile(p.astype(np.float64), (99, 1))))
                  for p in read(parts)]
-        if min(spans) > 0 and max(spans) / min(spans) > CHANNEL_LIKE_RATIO:
-            alt = axes[:i] + "C" + axes[i + 1:]
-            fix = f"axes={alt!r} (CLI: --axes {alt})" if "C" not in axes else "the axes"
-            return (f"axis {i} ({shape[i]} planes) was treated as a stack ({axes[i]}) sharing "
-                    f"one model, but its planes differ {max(spans) / min(spans):.1f}x in "
-                    f"brightness, like channels: if they are channels, pass {fix} to give "
-                    "each its own model")
+        if not (min(spans) > 0 and max(spans) / min(spans) > CHANNEL_LIKE_RATIO):
+            continue
+        what = (f"axis {i} ({shape[i]} planes) was guessed as a stack ({axes[i]}), but its "
+                f"planes differ {max(spans) / min(spans):.1f}x in brightness, like channels")
+        if "C" in axes or "S" in axes:
+            return axes, (f"{what}: it was treated as a stack sharing one model; if they "
+                          "are channels, pass the axes to give each its own model")
+        alt = GuessedAxes(axes[:i] + "C" + axes[i + 1:], axes.rule)
+        return alt, (f"{what}: treated as channels ({alt}), each with its own model; pass "
+                     f"axes={str(axes)!r} (CLI: --axes {axes}) to share one model")
     return None
 
 

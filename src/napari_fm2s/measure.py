@@ -79,15 +79,18 @@ def varying(x: np.ndarray) -> np.ndarray:
 
 
 def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
-            bins: int = BINS, screen: Optional[bool] = None, clip: int = 2) -> NoiseCurve:
+            bins: int = BINS, screen: Optional[bool] = None, clip: Optional[int] = None
+            ) -> NoiseCurve:
     """Residual variance against intensity and lag-1 correlation on flat pixels.
 
     ``image``: (Y, X) or (k, Y, X) planes pooled.  ``r = x - median3(x)``; intensity =
     the 5x5 mean of ``median3(x)``; a pixel is flat when the gradient of the image smoothed
     with a Gaussian (sigma 2) is among the lowest :data:`FLAT_FRACTION` of its intensity
     bin; constant areas are left out, and so are pixels next to a clipped floor and the
-    bins they crowd (:mod:`napari_fm2s.clipped`; ``clip`` 2); where that leaves no bin,
-    only the pixels (``clip`` 1), then neither (0: a rough curve rather than none).
+    bins they crowd (:mod:`napari_fm2s.clipped`; ``clip`` 2, the default for a real
+    image); where that leaves no bin, only the pixels (``clip`` 1), then neither (0: a
+    rough curve rather than none; the default with ``edges``: synthetic noise is not
+    clipped by a camera).
     ``edges`` fixes the bins (to measure a synthetic sample in the bins of the real
     image).  ``screen`` (default: when ``edges`` is None) leaves out the bins whose flat
     pixels hold structure rather than noise (:func:`structure_excess`); where every bin
@@ -97,6 +100,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     x = x[None] if x.ndim == 2 else x
     again = (image, edges, bins, screen)
     screen = edges is None if screen is None else screen
+    clip = (2 if edges is None else 0) if clip is None else clip
     med = median_filter(x, _in_plane(MEASURE_FILTER), mode="reflect")
     r = x - med
     level = uniform_filter(med, _in_plane(5), mode="reflect")

@@ -276,7 +276,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
 
     ``axes`` None guesses them (:func:`~napari_fm2s.axes.guess_axes`); axes not given (a
     :class:`~napari_fm2s.axes.GuessedAxes`) that leave a plane side under 16 px are refused,
-    and a guessed stack that looks like channels gets a warning.  ``model`` is applied
+    and a guessed stack axis whose planes look like channels is made the channel axis
+    (:func:`~napari_fm2s.axes.channel_like_stack`, with a warning).  ``model`` is applied
     instead of training (``p`` is then the model's preset); ``save_model`` (a path or a
     callable) receives the trained model before inference.  Returns float32 in
     the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
@@ -307,8 +308,11 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
     check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
-    note = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
-    if note is not None:
+    found = None if model is not None else \
+        channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
+    if found is not None:  # a guessed stack of channel-like planes: channels
+        ax, note = found
+        layout = Layout(ax, layout.shape)
         log.warning(note)
 
     work = arr.transpose(layout.order)
