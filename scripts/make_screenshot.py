@@ -71,6 +71,13 @@ def main() -> None:
         viewer.screenshot(str(path), canvas_only=False, flash=False)
         print(f"wrote {path}")
 
+    from qtpy.QtWidgets import QScrollArea
+
+    scroll = widget.findChild(QScrollArea)  # nothing may sit under the vertical scroll bar
+    need, have = scroll.widget().minimumSizeHint().width(), scroll.viewport().width()
+    print(f"the panels need {need} px; the dock shows {have} px")
+    if need > have:
+        raise SystemExit("the dock cuts the panels off at the right")
     shot("")
     widget.denoise_button.click()
     settle(1.0, lambda: widget.run_status.step > 60)

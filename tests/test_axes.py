@@ -122,6 +122,18 @@ def test_guessed_stack_with_planes_10x_apart_is_channels(caplog, monkeypatch):
     assert kept is not None and kept[0] == "TCYX" and "sharing one model" in kept[1]
 
 
+def test_a_blank_plane_in_a_guessed_stack_is_a_blank_channel(caplog):
+    """A second channel left empty (all zeros), axes guessed: channels, the blank one
+    copied unchanged with the constant-channel warning (as with the axes given)."""
+    x = two_planes(1.0)
+    x[1] = 0.0
+    with caplog.at_level(logging.WARNING, "napari_fm2s"):
+        out = denoise(x, **TINY)
+    assert "from blank to bright" in caplog.text and "treated as channels" in caplog.text
+    assert "constant" in caplog.text
+    assert np.array_equal(out[1], x[1])
+
+
 def test_bleaching_time_lapse_does_not_warn(caplog):
     clean = synthetic_cells((64, 64), seed=2, dtype=np.float32)[1]
     rng = np.random.default_rng(1)

@@ -161,7 +161,7 @@ def test_offset_estimate_is_shown_in_the_image_units(viewer, qtbot):
     assert w.calibrator.offset == pytest.approx(core, rel=1e-5)
     assert w.calibrator.offset == pytest.approx(OFFSET, rel=0.1)
     assert w.calibrator.note.text() == (f"Camera offset ≈ {w.calibrator.offset:.0f} ADU "
-                                        "(estimated; not subtracted)")
+                                        "or above (estimated; not subtracted)")
 
 
 def test_a_given_offset_reaches_the_run_as_in_the_api(viewer, qtbot, monkeypatch):

@@ -122,6 +122,12 @@ def test_labels_points_shapes_are_not_offered(viewer, qtbot):
     w.denoise_button.click()
     assert not w.running and "Select an image layer" in _since(n)[0]
     qtbot.waitUntil(lambda: "image" in w.preview.view.status.text(), timeout=5_000)
+    # the status line says why this attempt did not start, not what an earlier run did
+    w.run_status.message = "FM2S could not denoise 'old': an earlier failure"
+    w.denoise_button.click()
+    assert w.run_status.phase == "failed"
+    assert w.run_status.message == "FM2S did not start: Select an image layer first."
+    assert "did not start" in w.status.text()
 
 
 _BAD = {

@@ -248,7 +248,8 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    return (f"offset {off:.6g} ({'given' if given else 'estimated, not subtracted'}), gain "
+    how = "given" if given else "estimated, a lower bound; not subtracted"
+    return (f"offset {off:.6g} ({how}), gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
             f"k_p {q.k_p!r}, "

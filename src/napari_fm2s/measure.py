@@ -263,8 +263,10 @@ class NoiseEstimate:
     """The noise itself: ``var(u) = a * u + b``, its lag-1 correlation, and the camera
     model read from it (all on the unit scale):
 
-    * ``offset``: the black level (no photons): where the variance line reaches zero,
-      ``-b / a``, kept within [0, the darkest flat level];
+    * ``offset``: the black level (no photons), from below: where the variance line
+      reaches zero, ``-b / a``, kept within [0, the darkest flat level].  With read noise
+      ``r`` and gain ``g`` the line is ``g (u - offset) + r^2``, so this is the offset less
+      ``r^2 / g`` (one unknown too many to part them);
     * ``gain``: ``a``, the variance added per unit of signal (unit-scale size of one photon
       for a shot-noise-limited camera, times the excess factor 2 of an EMCCD);
     * ``read_noise``: the noise std measured at the darkest flat level (all of it when
@@ -378,7 +380,8 @@ def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     level = uniform_filter(x, _in_plane(3))[:, 1:-1, 1:-1][keep]
     resp = np.abs(r[keep])
-    k = int(np.clip(resp.size // LINE_GROUP_PIXELS, 1, LINE_GROUPS))
+    k = int(max(np.clip(resp.size // LINE_GROUP_PIXELS, 1, LINE_GROUPS),
+                min(resp.size // WIDE_GROUP_PIXELS, WIDE_GROUPS)))
     which = np.minimum((np.argsort(np.argsort(level)) * k) // resp.size, k - 1)
     lv = np.array([level[which == g].mean() for g in range(k)])
     var = np.array([(np.median(resp[which == g]) / (0.6745 * 6)) ** 2 for g in range(k)])
@@ -391,3 +394,6 @@ def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
 
 #: Groups (by intensity) and the fewest responses per group of :func:`white_noise_line`.
 LINE_GROUPS, LINE_GROUP_PIXELS = 4, 100
+#: ... and up to this many groups of at least this many responses each, where there are
+#: enough (a high-dynamic-range plane: 4 groups put its dark background with the edges).
+WIDE_GROUPS, WIDE_GROUP_PIXELS = 12, 1000

@@ -17,8 +17,10 @@ from ..calibrate import Calibration, auto_calibration
 from ..intensity import intensity_map
 
 _OFFSET_TIP = (
-    "The camera's black level (offset: no photons), where the noise's variance-against-"
-    "intensity line reaches zero (docs/auto.md). Auto leaves it in the image (measured "
+    "The camera's black level (offset: no photons), read where the noise's variance-"
+    "against-intensity line reaches zero (docs/auto.md): that lies below the black level "
+    "by the read noise squared over the gain (a few ADU on most sCMOS cameras, more on "
+    "slow CCDs), so the true offset is this or above. Auto leaves it in the image (measured "
     "better); to give it yourself, type it in the 'Camera offset' field (as "
     "denoise(image, offset=...) or fm2s denoise --offset)")
 _ENTRY_TIP = (
@@ -35,12 +37,13 @@ def offset_units(plane: np.ndarray, cal: Calibration) -> float:
 
 
 def offset_line(value: float, dtype: Any) -> str:
-    """E.g. "Camera offset ≈ 100 ADU (estimated; not subtracted)"."""
+    """E.g. "Camera offset ≈ 100 ADU or above (estimated; not subtracted)": a lower bound
+    (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`)."""
     dt = np.dtype(dtype)
     unit = ("grey levels" if dt == np.uint8 else "ADU" if np.issubdtype(dt, np.integer)
             else "(image units)")
     number = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
-    return f"Camera offset ≈ {number} {unit} (estimated; not subtracted)"
+    return f"Camera offset ≈ {number} {unit} or above (estimated; not subtracted)"
 
 
 class Calibrator(QObject):

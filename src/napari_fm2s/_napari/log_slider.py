@@ -96,6 +96,7 @@ class LogSlider(QWidget):
         self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(80)
         self.note = QLabel(f"{OFF} ({off_text})" if off_text else OFF)
+        self.note.setWordWrap(True)  # wraps rather than widening the dock past its edge
         self.note.setVisible(False)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)

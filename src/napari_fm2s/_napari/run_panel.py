@@ -41,7 +41,7 @@ class RunPanel(QWidget):
         self.residual_button.setToolTip(
             "Show input - result as a layer (blue: removed dimmer, red: removed brighter). "
             "Noise looks like grain; structure there is signal the denoiser removed")
-        self.spread_check = QCheckBox("Also add the spread (where the denoiser is unsure)")
+        self.spread_check = QCheckBox("Also add the spread (where unsure)")
         self.spread_check.toggled.connect(lambda on: setattr(self.settings, "spread", on))
         self.phase = QLabel("")
         self.bar = QProgressBar()

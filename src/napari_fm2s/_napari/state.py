@@ -68,6 +68,13 @@ class RunStatus:
         if total and step >= total:
             self.phase, self.eta = "inferring", None
 
+    def refuse(self, message: str) -> None:
+        """A run did not start (no layer, a bad setting): the line says why, not what an
+        earlier run did."""
+        self.step, self.total, self.eta = 0, 0, None
+        self.message = message
+        self.phase = "failed"
+
     def end(self, outcome: Any, message: str) -> None:
         """The run ended (a ``background.Outcome``): done, cancelled or failed.
         A cancel clears the progress."""

@@ -1,9 +1,8 @@
 """The FM2S dock widget: composes the panels and follows the viewer.
 
-Thin: the parameter controls are generated from the parameter table
-(:mod:`.controls`), the preview (:mod:`.preview_panel`), saved models
-(:mod:`.model_panel`) and the one background run (:mod:`.runner`) are panels of their
-own; this class picks the layer, turns the controls into a preset, and adds results.
+Thin: the controls (generated from the parameter table), the preview, saved models and the
+one background run are panels of their own (:mod:`.controls`, :mod:`.preview_panel`,
+:mod:`.model_panel`, :mod:`.runner`); this picks the layer, makes the preset, adds results.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
     import napari
 
 _SAVE_DELAY_MS = 400
-#: The dock's width at most (px): napari's canvas keeps most of a 1280x800 screen.
+#: The dock's least width (px; wider if its panels and scroll bar need): the canvas keeps room.
 MIN_WIDTH = 420
 _SCOPES = ["whole layer", "plane in view"]
 
@@ -127,8 +126,9 @@ class FM2SWidget(StopsWithNapari, QWidget):
         scroll.setWidget(body)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self.setMinimumWidth(min(MIN_WIDTH, body.minimumSizeHint().width()))
+        outer.addWidget(scroll)  # room for the vertical scroll bar: nothing goes under it
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(max(MIN_WIDTH, body.minimumSizeHint().width() + bar))
 
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -161,7 +161,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
         """Narrow: napari gives a dock its hint, and the canvas needs the room."""
-        return QSize(MIN_WIDTH, super().sizeHint().height())
+        return QSize(self.minimumWidth(), super().sizeHint().height())
 
     # shortcuts used by scripts and tests
     @property
@@ -339,7 +339,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
                 problem = str(e)
         if problem is not None:
             show_error(f"FM2S: {problem}")
-            return
+            return self.run_status.refuse(f"FM2S did not start: {problem}")
         assert layer is not None
         self.save()
         model = self.models.model  # a saved model brings its own parameters
