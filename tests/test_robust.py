@@ -111,6 +111,15 @@ def test_property_denoise_float32_or_value_error(arr, opts):
     _check_api(arr, opts)
 
 
+def test_a_masked_array_says_its_mask_is_ignored(caplog):
+    img = synthetic_cells((48, 48))[0]
+    masked = np.ma.masked_array(img, mask=img > 200)
+    with caplog.at_level(logging.WARNING, "napari_fm2s"):
+        out = denoise(masked, **TINY)
+    assert "mask is ignored" in caplog.text
+    assert np.array_equal(out, denoise(img, **TINY))
+
+
 def test_half_precision_is_denoised(tmp_path):
     """float16 (scipy's filters take none): computed in float32, through the API and the
     CLI, as the same values in float32 are; the input is not changed."""

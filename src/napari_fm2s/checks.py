@@ -6,9 +6,12 @@ calibration.  No napari or Qt here.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("napari_fm2s")
 
 #: Float values beyond this are refused (they overflow the float32 training scale).
 MAX_ABS = 1e30
@@ -41,6 +44,9 @@ def as_array(image: Any) -> np.ndarray:
     check_dtype(arr.dtype)
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape})")
+    if isinstance(image, np.ma.MaskedArray) and np.ma.getmaskarray(image).any():
+        log.warning("the image's mask is ignored: masked pixels are denoised as data (their "
+                    "values are used); fill them first (image.filled(...)) if they are not")
     return arr
 
 
