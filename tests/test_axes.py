@@ -122,18 +122,6 @@ def test_guessed_stack_with_planes_10x_apart_is_channels(caplog, monkeypatch):
     assert kept is not None and kept[0] == "TCYX" and "sharing one model" in kept[1]
 
 
-def test_a_blank_plane_in_a_guessed_stack_is_a_blank_channel(caplog):
-    """A second channel left empty (all zeros), axes guessed: channels, the blank one
-    copied unchanged with the constant-channel warning (as with the axes given)."""
-    x = two_planes(1.0)
-    x[1] = 0.0
-    with caplog.at_level(logging.WARNING, "napari_fm2s"):
-        out = denoise(x, **TINY)
-    assert "from blank to bright" in caplog.text and "treated as channels" in caplog.text
-    assert "constant" in caplog.text
-    assert np.array_equal(out[1], x[1])
-
-
 def test_bleaching_time_lapse_does_not_warn(caplog):
     clean = synthetic_cells((64, 64), seed=2, dtype=np.float32)[1]
     rng = np.random.default_rng(1)
@@ -186,3 +174,16 @@ def test_axes_for_a_1d_array_say_it_needs_a_plane():
         check_axes("YX", (256,))
     with pytest.raises(ValueError, match="at least a 2D plane"):
         denoise(np.arange(256, dtype=np.float32), axes="YX")
+
+
+def test_a_saved_model_applies_to_the_stack_it_was_trained_on(tmp_path, caplog):
+    """Trained with a guessed stack taken as channels, the model has a network per
+    channel; applying it to the same data takes the axis as channels again."""
+    x = two_planes(10.0, offset=0.1)
+    path = tmp_path / "m.fm2s.safetensors"
+    fast = {"mode": "fast", "fast_steps": 3}
+    out = denoise(x, save_model=path, **fast)
+    with caplog.at_level(logging.WARNING, "napari_fm2s"):
+        again = denoise(x, model=path)
+    assert "treated as channels" in caplog.text
+    np.testing.assert_allclose(again, out, atol=1e-5)

@@ -193,3 +193,17 @@ def test_ome_tiff_names_stay_ome(tmp_path):
     assert spread_path(dst).name == "cells_fm2s.spread.ome.tif"
     assert output_path(tmp_path / "cells.tif", out, several=True).name == "cells_fm2s.tif"
     assert spread_path(out / "x.tif").name == "x.spread.tif"
+
+
+def test_spread_file_has_no_display_range_of_the_input(tmp_path, noisy_small):
+    """ImageJ's display range is kept on the result (same units), not on the spread
+    (values near 0: it would open black)."""
+    src = tmp_path / "ij.tif"
+    data = noisy_small.astype(np.uint16) * 10 + 500
+    tifffile.imwrite(src, data, imagej=True, metadata={"min": 600.0, "max": 2600.0})
+    assert main(["denoise", str(src), "-o", str(tmp_path / "o.tif"), "--spread",
+                 *SMALL]) == 0
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        assert tf.imagej_metadata["min"] == 600.0
+    with tifffile.TiffFile(tmp_path / "o.spread.tif") as tf:
+        assert "min" not in tf.imagej_metadata and "Ranges" not in tf.imagej_metadata

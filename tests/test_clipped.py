@@ -8,7 +8,6 @@ import napari_fm2s.measure as measure
 from napari_fm2s import denoise
 from napari_fm2s.clipped import censored_bins, unclipped
 from napari_fm2s.measure import estimate_noise
-from napari_fm2s.samples import synthetic_cells
 
 OFFSET, READ = 15.0, 3.0
 
@@ -32,6 +31,12 @@ def test_clipped_floor_is_found_and_photon_zeros_are_not():
     counts = rng.poisson(3 * gaussian_filter(rng.random((256, 256)), 8)).astype(np.uint8)
     assert (counts == 0).mean() > 0.1
     assert unclipped(counts[None].astype(float)).all()
+    yy, xx = np.mgrid[:128, :128]  # a background of 1-5 photons (zeros 31 % to 0.5 %),
+    for bg in (1, 2, 3, 4, 5):  # also flat-fielded (steps of 1e-4): no pile-up of zeros
+        lam = bg * (1 + 3 * np.exp(-((yy - 64) ** 2 + (xx - 64) ** 2) / 400))
+        c = rng.poisson(lam).astype(np.float32)
+        assert unclipped(c[None]).all(), bg
+        assert unclipped((c * (1 + 0.01 * np.sin(xx / 7.0)))[None]).all(), bg
 
 
 def test_a_top_is_not_a_clipped_floor():
@@ -64,7 +69,7 @@ def test_censored_bins_and_the_curve_when_all_would_go():
     half[:, :10] = True  # bins 0 and 1 wholly next to the clip, 2 and 3 free
     assert censored_bins(half, inner, which, 4).tolist() == [True, True, False, False]
     # a small image whose every bin is crowded by its clipped floor: measured as before
-    x = synthetic_cells((64, 64), seed=3)[0] / 255.0
+    x = _clipped_scene(n=48, seed=1, photons=60.0)[1] / 255.0
     assert (~unclipped(x[None])).mean() > 0.5
     curve = measure.measure(x)
     assert curve.level.size > 0

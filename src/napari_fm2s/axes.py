@@ -198,12 +198,11 @@ def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np
             parts.append(data[tuple(index)])
         spans = [float(np.subtract(*np.percentile(p.astype(np.float64), (99, 1))))
                  for p in read(parts)]
-        lo, hi = min(spans), max(spans)  # a blank plane among others: a blank channel
-        if not (hi > 0 and (lo == 0 or hi / lo > CHANNEL_LIKE_RATIO)):
+        lo, hi = min(spans), max(spans)  # a blank plane: a shared model copes (and can
+        if not (lo > 0 and hi / lo > CHANNEL_LIKE_RATIO):  # be saved; a blank channel not)
             continue
-        ratio = f"{hi / lo:.1f}x" if lo > 0 else "from blank to bright"
         what = (f"axis {i} ({shape[i]} planes) was guessed as a stack ({axes[i]}), but its "
-                f"planes differ {ratio} in brightness, like channels")
+                f"planes differ {hi / lo:.1f}x in brightness, like channels")
         if "C" in axes or "S" in axes:
             return axes, (f"{what}: it was treated as a stack sharing one model; if they "
                           "are channels, pass the axes to give each its own model")

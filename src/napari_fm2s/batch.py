@@ -23,7 +23,7 @@ from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
                  remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
 from .axes import GuessedAxes, check_axes, guess_axes
 from .memory import log
-from .metadata import provenance
+from .metadata import provenance, without_display_ranges
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 WRITE_SUFFIXES = TIFF_SUFFIXES + (ZARR_SUFFIX,)
@@ -210,8 +210,9 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                 ax = axes if what is None or "C" in axes else str(axes).replace("S", "C")
                 if ax.index("X") < ax.index("Y"):  # keep the input's layout
                     ax = ax.translate(_SWAP_YX)
+                meta = opened.meta if what is None else without_display_ranges(opened.meta)
                 write_tiff_atomic(path, data, axes=ax, scheduler=scheduler,
-                                  progress=write_progress, meta=opened.meta, description=desc)
+                                  progress=write_progress, meta=meta, description=desc)
     finally:
         opened.close()
 

@@ -9,7 +9,9 @@ leaves such pixels and intensity bins out.
 
 Photon counts are not clipped although they too pile up at 0: beside a zero, a photon-
 counting image mostly holds ones, a clipped camera image values spread over its read
-noise (:data:`CLIP_GAP`).  The top is left alone: at a few photons per pixel the maximum
+noise (:data:`CLIP_GAP`); and the zeros of a clipped image pile up, more of them than of
+the values just above (:data:`CLIP_PILE`), while from a mean of one photon up Poisson
+counts hold more ones than zeros.  The top is left alone: at a few photons per pixel the maximum
 is common and far from its neighbours too (saturated plateaus are constant and left out
 as such, :func:`napari_fm2s.measure.varying`).
 
@@ -28,6 +30,10 @@ CLIP_FRACTION = 0.01
 #: (the smallest difference between two of the plane's values) away from it.  Poisson
 #: counts beside zeros: 1.6 steps at a mean of 1 photon, 2.3 at 2.
 CLIP_GAP = 3.0
+#: ... and when it holds more than this many times the pixels lying above it by up to half
+#: that mean distance: a pile-up (a clipped tail), where Poisson counts hold fewer zeros
+#: than ones from a mean of 1 photon up (a flat-fielded image's counts alike).
+CLIP_PILE = 1.0
 #: An intensity bin with more than this fraction of its pixels next to a clipped floor is
 #: left out of the noise curve.
 CLIP_BIN = 0.02
@@ -40,14 +46,18 @@ def _clipped_floor(p: np.ndarray, v: float) -> bool:
     ring = maximum_filter(hit, 3) & ~hit
     values = np.unique(p)
     step = float(np.min(np.diff(values))) if values.size > 1 else 0.0
-    return bool(ring.any() and step > 0
-                and np.mean(p[ring] - v) >= CLIP_GAP * step)
+    if not (ring.any() and step > 0):
+        return False
+    gap = float(np.mean(p[ring] - v))
+    near = int(((p > v) & (p <= v + gap)).sum())  # the values just above the floor
+    return gap >= CLIP_GAP * step and hit.sum() > CLIP_PILE * near
 
 
 def unclipped(x: np.ndarray) -> np.ndarray:
     """Pixels of a (k, Y, X) array farther than one pixel from a clipped floor of their
     plane: its minimum, held by at least :data:`CLIP_FRACTION` of the plane, with the
-    pixels beside it :data:`CLIP_GAP` steps above it on average."""
+    pixels beside it :data:`CLIP_GAP` steps above it on average and piled up
+    (:data:`CLIP_PILE`)."""
     out = np.ones(x.shape, bool)
     for i, p in enumerate(x):
         v = p.min()

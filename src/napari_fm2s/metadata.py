@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -33,6 +33,8 @@ IMAGEJ_AXES = "TZCYXS"
 #: contrast the input was saved with.
 _IMAGEJ_KEEP = ("unit", "spacing", "finterval", "fps", "loop", "mode", "xorigin", "yorigin",
                 "zorigin", "Info", "Properties", "Labels", "LUTs", "Ranges", "min", "max")
+#: ImageJ's display ranges: right for a result in the input's units, not for its spread.
+_IMAGEJ_DISPLAY = ("Ranges", "min", "max")
 _OME_PIXELS = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit",
                "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit",
                "SignificantBits")
@@ -87,6 +89,14 @@ def read_tiff_meta(tf: Any) -> TiffMeta:
     except Exception:  # no or broken resolution tags
         pass
     return meta
+
+
+def without_display_ranges(meta: Optional[TiffMeta]) -> Optional[TiffMeta]:
+    """``meta`` without ImageJ's display ranges (for an output not in the input's range)."""
+    if meta is None or meta.imagej is None:
+        return meta
+    return replace(meta, imagej={k: v for k, v in meta.imagej.items()
+                                 if k not in _IMAGEJ_DISPLAY})
 
 
 def package_version() -> str:

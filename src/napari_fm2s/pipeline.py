@@ -308,12 +308,12 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
     check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
-    found = None if model is not None else \
-        channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
-    if found is not None:  # a guessed stack of channel-like planes: channels
-        ax, note = found
-        layout = Layout(ax, layout.shape)
-        log.warning(note)
+    found = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
+    if found is not None:  # a guessed stack of channel-like planes: channels (with a saved
+        alt = Layout(found[0], layout.shape)  # model, as many as it has networks for)
+        if model is None or np.prod([alt.shape[i] for i in alt.channel]) == len(model.nets):
+            ax, layout = found[0], alt
+            log.warning(found[1])
 
     work = arr.transpose(layout.order)
     nch = len(layout.channel)
