@@ -122,6 +122,17 @@ def test_guessed_stack_with_planes_10x_apart_is_channels(caplog, monkeypatch):
     assert kept is not None and kept[0] == "TCYX" and "sharing one model" in kept[1]
 
 
+def test_a_blank_plane_in_a_guessed_stack_is_said(caplog):
+    """An empty second channel, axes guessed: kept a stack (a shared model copes and can be
+    saved), with a warning naming the axes for channels."""
+    x = two_planes(1.0)
+    x[1] = 0.0
+    with caplog.at_level(logging.WARNING, "napari_fm2s"):
+        out = denoise(x, **TINY)
+    assert "some of its planes are blank" in caplog.text and "axes='CYX'" in caplog.text
+    assert "treated as channels" not in caplog.text and out.shape == x.shape
+
+
 def test_bleaching_time_lapse_does_not_warn(caplog):
     clean = synthetic_cells((64, 64), seed=2, dtype=np.float32)[1]
     rng = np.random.default_rng(1)

@@ -175,7 +175,8 @@ def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np
     """For a guessed stack axis of ``data`` (axes ``axes``) whose planes differ in
     brightness like channels (:data:`CHANNEL_LIKE_RATIO`): ``(axes to use, message)``,
     the axis made the channel axis C (each plane its own model) where ``axes`` holds no
-    channel axis (C, S) yet, else kept with a warning; None otherwise.
+    channel axis (C, S) yet, else kept with a warning; kept with a warning when some of
+    its planes are blank (a shared model copes with them); None otherwise.
 
     Only for :class:`GuessedAxes` (from labels: only their unknown ``Q`` axes).  ``read``
     turns the sampled (maybe lazy) planes into numpy arrays.
@@ -199,7 +200,12 @@ def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np
         spans = [float(np.subtract(*np.percentile(p.astype(np.float64), (99, 1))))
                  for p in read(parts)]
         lo, hi = min(spans), max(spans)  # a blank plane: a shared model copes (and can
-        if not (lo > 0 and hi / lo > CHANNEL_LIKE_RATIO):  # be saved; a blank channel not)
+        if lo == 0 < hi:  # be saved; a blank channel not): said, not switched
+            alt = axes[:i] + "C" + axes[i + 1:]
+            return axes, (f"axis {i} ({shape[i]} planes) was guessed as a stack ({axes[i]}) "
+                          f"and some of its planes are blank: if they are channels, pass "
+                          f"axes={alt!r} (CLI: --axes {alt}) to give each its own model")
+        if not (lo > 0 and hi / lo > CHANNEL_LIKE_RATIO):
             continue
         what = (f"axis {i} ({shape[i]} planes) was guessed as a stack ({axes[i]}), but its "
                 f"planes differ {hi / lo:.1f}x in brightness, like channels")
