@@ -50,12 +50,17 @@ class Settings:
     spread: bool = False  # also write the spread of the flip ensemble (spread_path)
 
 
+def _ome_split(name: str) -> tuple[str, str]:
+    """``name`` less a trailing ``.ome`` (any case), and ``".ome"`` where it had one: OME
+    readers know a file by its name, so outputs keep it (``NAME_fm2s.ome.tif``)."""
+    return (name[:-4], ".ome") if name.lower().endswith(".ome") else (name, "")
+
+
 def spread_path(dst: Path) -> Path:
     """Where ``--spread`` writes the spread of ``dst``: ``out.tif`` -> ``out.spread.tif``,
     ``out.ome.tif`` -> ``out.spread.ome.tif``."""
-    base = dst.name[:-len(dst.suffix)]
-    ome = ".ome" if base.lower().endswith(".ome") else ""
-    return dst.with_name(f"{base[:len(base) - len(ome)]}.spread{ome}{dst.suffix}")
+    base, ome = _ome_split(dst.name[:-len(dst.suffix)])
+    return dst.with_name(f"{base}.spread{ome}{dst.suffix}")
 
 
 def _is_input(p: Path) -> bool:
@@ -111,11 +116,10 @@ def _output_path(src: Path, output: Path, several: bool) -> Path:
         if is_zarr(src):
             name = src.name[:-len(ZARR_SUFFIX)] if src.name.lower().endswith(ZARR_SUFFIX) \
                 else src.name
-            ome = name.lower().endswith(".ome")
-            return output / f"{name[:-4] if ome else name}_fm2s{'.ome' if ome else ''}.zarr"
-        stem = src.stem  # NAME.ome.tif -> NAME_fm2s.ome.tif: OME readers go by the name
-        ome = stem.lower().endswith(".ome")
-        return output / (f"{stem[:-4]}_fm2s.ome.tif" if ome else f"{stem}_fm2s.tif")
+            base, ome = _ome_split(name)
+            return output / f"{base}_fm2s{ome}.zarr"
+        base, ome = _ome_split(src.stem)
+        return output / f"{base}_fm2s{ome}.tif"
     if output.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"output {output} must end in .tif, .tiff or .zarr "
                          "(results are float32 TIFF or zarr; RGB in its integer type)")

@@ -90,15 +90,13 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     bins they crowd (:mod:`napari_fm2s.clipped`; ``clip`` 2, the default for a real
     image); where that leaves no bin, only the pixels (``clip`` 1), then neither (0: a
     rough curve rather than none; the default with ``edges``: synthetic noise is not
-    clipped by a camera).
-    ``edges`` fixes the bins (to measure a synthetic sample in the bins of the real
-    image).  ``screen`` (default: when ``edges`` is None) leaves out the bins whose flat
-    pixels hold structure rather than noise (:func:`structure_excess`); where every bin
-    does, the curve is empty.
+    clipped by a camera).  ``edges`` fixes the bins (to measure a synthetic sample in the
+    bins of the real image).  ``screen`` (default: when ``edges`` is None) leaves out the
+    bins whose flat pixels hold structure rather than noise (:func:`structure_excess`);
+    where every bin does, the curve is empty.
     """
     x = np.asarray(image, dtype=np.float32)
     x = x[None] if x.ndim == 2 else x
-    again = (image, edges, bins, screen)
     screen = edges is None if screen is None else screen
     clip = (2 if edges is None else 0) if clip is None else clip
     med = median_filter(x, _in_plane(MEASURE_FILTER), mode="reflect")
@@ -110,7 +108,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     m = min(3, max(0, min(x.shape[1:]) // 4))
     inner[:, m:x.shape[1] - m, m:x.shape[2] - m] = True
     inner &= varying(x)
-    clipped = inner & ~unclipped(x) if clip > 0 else np.zeros(x.shape, bool)
+    near_floor = inner & ~unclipped(x) if clip > 0 else np.zeros(x.shape, bool)
     if edges is None:  # fewer bins on a small image: >= 4 * MIN_BIN_PIXELS flat pixels each
         n = int(inner.sum() * FLAT_FRACTION // (4 * MIN_BIN_PIXELS))
         bins = int(np.clip(n, 1, bins))
@@ -120,37 +118,40 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
             edges = np.array([float(level.min()), float(level.max()) + 1e-6])
     edges = np.asarray(edges, dtype=float)
     which = np.digitize(level, edges) - 1  # bin i: edges[i] <= level < edges[i+1]
-    flat_bin = np.full(x.shape, -1, np.int16)  # the bin of each flat pixel
-    z = np.zeros(x.shape, np.float32)
-    lv, var, cnt, lags = [], [], [], []
-    censored = censored_bins(clipped, inner, which, edges.size - 1) & (clip > 1)
-    for i in range(edges.size - 1):
-        sel = inner & (which == i) & ~clipped
-        lags.append((0.0, 0.0, 0.0, 0.0))
-        if censored[i] or sel.sum() * FLAT_FRACTION < MIN_BIN_PIXELS:
-            lv.append(np.nan), var.append(np.nan), cnt.append(0)
-            continue
-        keep = sel & (grad <= np.quantile(grad[sel], FLAT_FRACTION))
-        rr = r[keep].astype(np.float64)
-        v = float(np.mean((rr - rr.mean()) ** 2))
-        if v > 0:  # drop outliers (hot pixels, edges that slipped through)
-            ok = np.abs(rr - rr.mean()) <= 6 * np.sqrt(v)
-            rr = rr[ok]
-            v = float(np.var(rr))
-        lv.append(float(level[keep].mean())), var.append(v), cnt.append(int(rr.size))
-        flat_bin[keep] = i
-        if v > 0:
-            z[keep] = (r[keep] - rr.mean()) / np.sqrt(v)
-            if screen:
-                ok = keep & (np.abs(z) <= 6)
-                lags[-1] = tuple(_lag(z, ok, axis, lag) for lag in (1, 2) for axis in (1, 2))
-    good = np.isfinite(var) & (np.asarray(cnt) >= MIN_BIN_PIXELS) & (np.asarray(var) > 0)
-    if screen and good.any():
-        excess = np.array([structure_excess(*q) for q in lags])
-        good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
-        # crops of a cell), no curve; the callers fall back to white_noise_line
-    if clipped.any() and not good.any():
-        return measure(*again, clip=clip - 1)
+    for tier in range(clip, -1, -1):  # the clip rule's tiers, down to a rough curve
+        clipped = near_floor if tier > 0 else np.zeros(x.shape, bool)
+        flat_bin = np.full(x.shape, -1, np.int16)  # the bin of each flat pixel
+        z = np.zeros(x.shape, np.float32)
+        lv, var, cnt, lags = [], [], [], []
+        censored = censored_bins(clipped, inner, which, edges.size - 1) & (tier > 1)
+        for i in range(edges.size - 1):
+            sel = inner & (which == i) & ~clipped
+            lags.append((0.0, 0.0, 0.0, 0.0))
+            if censored[i] or sel.sum() * FLAT_FRACTION < MIN_BIN_PIXELS:
+                lv.append(np.nan), var.append(np.nan), cnt.append(0)
+                continue
+            keep = sel & (grad <= np.quantile(grad[sel], FLAT_FRACTION))
+            rr = r[keep].astype(np.float64)
+            v = float(np.mean((rr - rr.mean()) ** 2))
+            if v > 0:  # drop outliers (hot pixels, edges that slipped through)
+                ok = np.abs(rr - rr.mean()) <= 6 * np.sqrt(v)
+                rr = rr[ok]
+                v = float(np.var(rr))
+            lv.append(float(level[keep].mean())), var.append(v), cnt.append(int(rr.size))
+            flat_bin[keep] = i
+            if v > 0:
+                z[keep] = (r[keep] - rr.mean()) / np.sqrt(v)
+                if screen:
+                    ok = keep & (np.abs(z) <= 6)
+                    lags[-1] = tuple(_lag(z, ok, axis, lag) for lag in (1, 2)
+                                     for axis in (1, 2))
+        good = np.isfinite(var) & (np.asarray(cnt) >= MIN_BIN_PIXELS) & (np.asarray(var) > 0)
+        if screen and good.any():
+            excess = np.array([structure_excess(*q) for q in lags])
+            good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
+            # crops of a cell), no curve; the callers fall back to white_noise_line
+        if good.any() or not clipped.any():
+            break
     flat = np.isin(flat_bin, np.flatnonzero(good)) & (np.abs(z) <= 6)
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     bin_corr = np.array([(q[0] + q[1]) / 2 for q in lags])[good] if screen else np.zeros(0)
