@@ -198,7 +198,7 @@ def test_lam_p_off_reads_as_no_overall_poisson_part(qtbot):
     assert lam_p.spin.text() == "70" and lam_p.note.isHidden()
     lam_p.setValue(1e7)  # calibration's bound: no overall Poisson part
     assert lam_p.spin.text() == "off" and not lam_p.note.isHidden()
-    assert lam_p.note.text() == "off (no overall Poisson part)"
+    assert lam_p.note.text() == "off (no overall Poisson part injected)"
     lam_p.setValue(0.3214567891234567)  # kept as given, shown with 6 digits
     assert lam_p.spin.text() == "0.321457" and lam_p.value() == 0.3214567891234567
     lam_p.spin.interpretText()  # the text as shown reads back as the value kept

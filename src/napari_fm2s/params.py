@@ -74,8 +74,9 @@ def _num(x: float) -> str:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("k_g", float, 0, 1e5, "Camera noise (k_g)",
-          "Gaussian (camera read) noise added to the training copies: higher = stronger",
+    Param("k_g", float, 0, 1e5, "Gaussian noise (k_g)",
+          "Gaussian (read-noise-like) noise added to the training copies: higher = "
+          "stronger",
           log_scale=True, slider=(1, 1000), note="0 turns the Gaussian part off"),
     Param("k_p", float, 0, 1e7, "Bright-region noise (k_p)",
           "Signal-dependent Poisson noise, region by region: lower = stronger",
@@ -115,11 +116,12 @@ TUNABLE: tuple[str, ...] = tuple(p.name for p in PARAMS)
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
 #: Values that turn a part of the injection off, and what that means (the widget shows
 #: "off"): k_g 0, and k_p / lam_p at their bound 1e7, where calibration puts a part it
-#: finds no need for.
+#: finds no need for.  "Injected": the parts are of the training copies' synthetic noise,
+#: not the camera's (a camera with read noise may be matched without a Gaussian part).
 OFF: dict[str, tuple[float, str]] = {
-    "k_g": (0.0, "no Gaussian part"),
-    "k_p": (BY_NAME["k_p"].hi, "no region-wise Poisson part"),
-    "lam_p": (BY_NAME["lam_p"].hi, "no overall Poisson part"),
+    "k_g": (0.0, "no Gaussian part injected"),
+    "k_p": (BY_NAME["k_p"].hi, "no region-wise Poisson part injected"),
+    "lam_p": (BY_NAME["lam_p"].hi, "no overall Poisson part injected"),
 }
 
 
