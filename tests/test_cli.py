@@ -46,6 +46,34 @@ def test_several_inputs_go_to_a_folder(tmp_path, noisy_small):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_fm2s.tif", "b_fm2s.tif"]
 
 
+def test_same_names_in_different_folders_keep_their_folders(tmp_path, noisy_small, capsys):
+    """Micro-Manager positions (Pos0/img.tif, Pos1/img.tif) once both went to out/img_fm2s.tif:
+    the second overwrote the first and the batch reported 2 denoised."""
+    for pos, k in (("Pos0", 1), ("Pos1", 3)):
+        (tmp_path / "mm" / pos).mkdir(parents=True)
+        tifffile.imwrite(tmp_path / "mm" / pos / "img.tif", noisy_small.astype(np.uint16) * k)
+    rc, err = _main(capsys, "denoise", str(tmp_path / "mm" / "*" / "img.tif"),
+                    "-o", str(tmp_path / "out"), *SMALL[:-1])
+    assert rc == 0, err
+    assert "keep their folders below" in err
+    a = tifffile.imread(tmp_path / "out" / "Pos0" / "img_fm2s.tif")
+    b = tifffile.imread(tmp_path / "out" / "Pos1" / "img_fm2s.tif")
+    assert 2.5 < b.mean() / a.mean() < 3.5  # each input's own result
+    assert not (tmp_path / "out" / "img_fm2s.tif").exists()
+
+
+def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
+    """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
+    from napari_fm2s.batch import make_plan
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    plan = make_plan([str(tmp_path)], tmp_path / "out")
+    assert [d.name for _, d in plan.jobs] == ["a_fm2s.tif"]
+    (src, e), = plan.refused
+    assert "would also be" in str(e) and "a_fm2s.tif" in str(e)
+    assert src.name in {"a.png", "a.tif"} and "rename one" in str(e)
+
+
 def test_a_folder_into_a_file_name_is_refused(tmp_path, noisy_small, capsys):
     (tmp_path / "in").mkdir()
     tifffile.imwrite(tmp_path / "in" / "b.tif", noisy_small)

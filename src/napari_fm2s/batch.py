@@ -160,14 +160,41 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
                          f"and -o {output} looks like a file name: give a folder, e.g. "
                          f"-o {output.with_suffix('')}/")
     plan = Plan([], [], [], output if several else None)
-    for p in paths:
-        try:
-            dst = output_path(p, output, several)
-        except ValueError as e:
-            plan.refused.append((p, e))
+    dsts = _outputs(paths, output, several, plan.refused)
+    if several and len({_key(d) for d in dsts.values()}) < len(dsts):
+        common = Path(os.path.commonpath([str(p.resolve().parent) for p in dsts]))
+        log.info("outputs: inputs in different folders share file names, so the outputs "
+                 "keep their folders below %s", common)
+        dsts = {p: output_path(p, output / p.resolve().parent.relative_to(common), True)
+                for p in dsts}
+    first: dict[str, Path] = {}
+    for p, dst in dsts.items():
+        if _key(dst) in first:  # same folder, same name, another suffix (a.tif, a.png)
+            plan.refused.append((p, ValueError(
+                f"its output {dst} would also be {first[_key(dst)]}'s (the same name): "
+                "rename one of them or denoise it on its own with its own -o")))
             continue
+        first[_key(dst)] = p
         (plan.done if dst.exists() and not overwrite else plan.jobs).append((p, dst))
     return plan
+
+
+def _key(dst: Path) -> str:
+    """An output path as the file system may compare it (case-insensitive on macOS and
+    Windows: two names differing in case only are taken as one)."""
+    return os.path.normcase(os.path.abspath(dst)).casefold()
+
+
+def _outputs(paths: Sequence[Path], output: Path, several: bool,
+             refused: list[tuple[Path, ValueError]]) -> dict[Path, Path]:
+    """Each input's output path (:func:`output_path`); those with none go to ``refused``."""
+    dsts = {}
+    for p in paths:
+        try:
+            dsts[p] = output_path(p, output, several)
+        except ValueError as e:
+            refused.append((p, e))
+    return dsts
 
 
 def denoise_file(src: Path, dst: Path, settings: Settings,
@@ -258,6 +285,8 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
     total = plan.total
     if plan.folder is not None:
         plan.folder.mkdir(parents=True, exist_ok=True)
+        for _, dst in plan.jobs:  # inputs in several folders sharing names (make_plan)
+            dst.parent.mkdir(parents=True, exist_ok=True)
 
     def finish(o: Outcome) -> None:
         outcomes.append(o)

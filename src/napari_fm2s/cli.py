@@ -294,7 +294,7 @@ class _WarningLine(logging.Handler):
         try:
             if record.levelno >= logging.WARNING:
                 print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
-            elif record.getMessage().startswith(("auto", "axes", "do-no-harm")):
+            elif record.getMessage().startswith(("auto", "axes", "do-no-harm", "outputs")):
                 print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass
