@@ -142,6 +142,23 @@ def test_plain_tiff_keeps_resolution_and_records_provenance(tmp_path):
         assert tf.shaped_metadata[0]["napari-fm2s"]["mode"] == "fast"
 
 
+@pytest.mark.parametrize("written, kept", [
+    (dict(compression="lzw"), "LZW"), (dict(compression="zlib", tile=(16, 16)), "ADOBE_DEFLATE"),
+    (dict(compression="zstd", imagej=True), "ZSTD"), (dict(bigtiff=True), "NONE")])
+def test_compressed_and_bigtiff_inputs_are_read_and_kept(tmp_path, written, kept):
+    """LZW TIFFs could not be opened (imagecodecs missing); a deflate input's output was 4x
+    its size, uncompressed; a BigTIFF's a classic TIFF."""
+    data = np.random.default_rng(5).integers(0, 900, (32, 32), dtype=np.uint16)
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, data, **written)
+    assert np.array_equal(open_image(src).data, data)
+    out = _round_trip(src, tmp_path, "YX")
+    with tifffile.TiffFile(out) as tf:
+        assert tf.pages.first.compression.name == kept
+        assert tf.is_bigtiff == bool(written.get("bigtiff"))
+        assert tf.is_imagej == bool(written.get("imagej"))
+
+
 def test_ome_zarr_keeps_axes_transforms_and_channels(tmp_path):
     v2 = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
     x = np.random.default_rng(5).random((2, 16, 16)).astype(np.float32)

@@ -324,7 +324,8 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
 
             nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
             tifffile.imwrite(tmp, pages(), shape=arr.shape, dtype=dtype,
-                             bigtiff=nbytes > 2**32 - 2**25, **options)
+                             bigtiff=nbytes > 2**32 - 2**25 or bool(meta and meta.bigtiff),
+                             **options)
     return path
 
 

@@ -35,6 +35,10 @@ _IMAGEJ_KEEP = ("unit", "spacing", "finterval", "fps", "loop", "mode", "xorigin"
                 "zorigin", "Info", "Properties", "Labels", "LUTs", "Ranges", "min", "max")
 #: ImageJ's display ranges: right for a result in the input's units, not for its spread.
 _IMAGEJ_DISPLAY = ("Ranges", "min", "max")
+#: Lossless TIFF compressions (tifffile's COMPRESSION names) an output keeps, as
+#: ``tifffile.imwrite``'s ``compression``; others (JPEG ...) are written uncompressed.
+_LOSSLESS = {"LZW": "lzw", "ADOBE_DEFLATE": "zlib", "DEFLATE": "zlib", "ZSTD": "zstd",
+             "LZMA": "lzma", "PACKBITS": "packbits"}
 _OME_PIXELS = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit",
                "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit",
                "SignificantBits")
@@ -52,6 +56,8 @@ class TiffMeta:
     channel_names: list[str] = field(default_factory=list)  # OME Channel Name
     resolution: Optional[tuple[float, float]] = None  # pixels per unit (X, Y)
     resolutionunit: Optional[int] = None
+    compression: Optional[str] = None  # the input's lossless compression, kept (tifffile)
+    bigtiff: bool = False  # the input is a BigTIFF: so is the output
 
 
 def _ome_pixels(xml: str) -> tuple[dict, list[str]]:
@@ -81,6 +87,8 @@ def read_tiff_meta(tf: Any) -> TiffMeta:
         except ET.ParseError:
             meta.ome = {}
     page = tf.pages.first
+    meta.compression = _LOSSLESS.get(getattr(page.compression, "name", ""))
+    meta.bigtiff = bool(tf.is_bigtiff)
     try:
         x, y = page.get_resolution()
         if x > 0 and y > 0 and (x, y) != (1, 1):
@@ -157,6 +165,8 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
     text = json.dumps(description) if description else ""
     rgb = photometric != "minisblack"
     kw: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
+    if meta is not None and meta.compression:
+        kw["compression"] = meta.compression
     if photometric == "rgb-planar":
         kw["planarconfig"] = "separate"
     if meta is not None and meta.resolution:
