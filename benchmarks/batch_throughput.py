@@ -34,7 +34,8 @@ from napari_fm2s.checks import check_image  # noqa: E402
 from napari_fm2s.params import resolve_params  # noqa: E402
 from napari_fm2s.inference import INFERENCE_TILE, apply  # noqa: E402
 from napari_fm2s.intensity import to_unit  # noqa: E402
-from napari_fm2s.io import open_image, write_tiff_atomic  # noqa: E402
+from napari_fm2s.io import open_image  # noqa: E402
+from napari_fm2s.tiff_out import write_tiff_atomic  # noqa: E402
 from napari_fm2s.network import make_network  # noqa: E402
 from napari_fm2s.samples import synthetic_cells  # noqa: E402
 from napari_fm2s.threads import thread_policy  # noqa: E402

@@ -64,7 +64,7 @@ def test_same_names_in_different_folders_keep_their_folders(tmp_path, noisy_smal
 
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
-    from napari_fm2s.batch import make_plan
+    from napari_fm2s.batch_plan import make_plan
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
     plan = make_plan([str(tmp_path)], tmp_path / "out")
@@ -72,6 +72,43 @@ def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     (src, e), = plan.refused
     assert "would also be" in str(e) and "a_fm2s.tif" in str(e)
     assert src.name in {"a.png", "a.tif"} and "rename one" in str(e)
+
+
+def _two_positions(path, small):
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        for k, name in ((1, "Position1"), (3, "Position2")):
+            tw.write(np.stack([small, small // 2]).astype(np.uint16) * k,
+                     metadata={"axes": "CYX", "Name": name, "PhysicalSizeX": 0.1,
+                               "Channel": {"Name": ["DAPI", "GFP"]}})
+
+
+def test_every_series_of_an_ome_tiff_is_denoised_and_kept(tmp_path, noisy_small, capsys):
+    """A 2-position OME-TIFF came back with its first position only, renamed Image0."""
+    src = tmp_path / "pos.ome.tif"
+    _two_positions(src, noisy_small[:48, :48])
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "o.ome.tif"),
+                    "--spread", *SMALL[:-1])
+    assert rc == 0, err
+    assert "series 2 of 2 (Position2)" in err
+    for out in ("o.ome.tif", "o.spread.ome.tif"):
+        with tifffile.TiffFile(tmp_path / out) as tf:
+            assert [s.name for s in tf.series] == ["Position1", "Position2"]
+            assert [s.shape for s in tf.series] == [(2, 48, 48)] * 2
+            assert 'Name="GFP"' in tf.ome_metadata and 'PhysicalSizeX="0.1"' in tf.ome_metadata
+            if out == "o.ome.tif":
+                a, b = (s.asarray() for s in tf.series)
+                assert 2.5 < b.mean() / a.mean() < 3.5  # each position its own result
+
+
+@pytest.mark.parametrize("out, extra, msg", [("o.zarr", [], "write them to a TIFF"),
+                                             ("o.tif", ["--save-model", "m.fm2s"], "saves one")])
+def test_series_that_cannot_be_kept_are_refused(tmp_path, noisy_small, capsys, out, extra, msg):
+    src = tmp_path / "pos.ome.tif"
+    _two_positions(src, noisy_small[:32, :32])
+    extra = [str(tmp_path / e) if e.endswith(".fm2s") else e for e in extra]
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / out), *extra, *SMALL)
+    assert rc == 1 and msg in err and "2 series" in err
+    assert not (tmp_path / out).exists()
 
 
 def test_a_folder_into_a_file_name_is_refused(tmp_path, noisy_small, capsys):
@@ -213,7 +250,7 @@ def test_axes_x_before_y_keeps_the_input_layout(tmp_path, capsys):
 def test_ome_tiff_names_stay_ome(tmp_path):
     """OME readers (Bio-Formats) go by the name: NAME.ome.tif -> NAME_fm2s.ome.tif, and
     its spread NAME_fm2s.spread.ome.tif."""
-    from napari_fm2s.batch import output_path, spread_path
+    from napari_fm2s.batch_plan import output_path, spread_path
 
     out = tmp_path / "out"
     dst = output_path(tmp_path / "cells.ome.tif", out, several=True)

@@ -9,7 +9,8 @@ import pytest
 import tifffile
 import zarr
 
-from napari_fm2s.io import open_image, write_tiff_atomic, write_zarr_atomic
+from napari_fm2s.io import open_image, write_zarr_atomic
+from napari_fm2s.tiff_out import write_tiff_atomic
 from napari_fm2s.metadata import provenance
 from napari_fm2s.presets import get_preset
 

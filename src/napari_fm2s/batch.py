@@ -1,7 +1,6 @@
 """Batch denoising of files: inputs from folders and globs, resumable, atomic outputs.
 
-:func:`make_plan` resolves the inputs and outputs once (what is done already, what would
-overwrite an input).  One file is one job (:func:`denoise_file`): open (lazily when large
+:func:`~napari_fm2s.batch_plan.make_plan` resolves the inputs and outputs once.  One file is one job (:func:`denoise_file`): open (lazily when large
 or zarr), denoise with :func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary
 name, rename.  An output that exists is complete, so a batch is resumed by running it
 again (existing outputs are skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
@@ -11,22 +10,21 @@ inference chunks computed by the cluster's workers (which must see the same file
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional
 
-from .hooks import DenoiseCancelled
-from .io import (LAZY_BYTES, READ_SUFFIXES, ZARR_SUFFIX, is_zarr, open_image,
-                 remove_stale_parts, write_tiff_atomic, write_zarr_atomic)
 from .axes import GuessedAxes, check_axes, guess_axes
+from .batch_plan import Plan, spread_path
+from .hooks import DenoiseCancelled
+from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, open_image, remove_stale_parts, \
+    write_zarr_atomic
 from .memory import log
 from .metadata import provenance, without_display_ranges
+from .tiff_out import Series, write_tiff_series_atomic
 
-TIFF_SUFFIXES = (".tif", ".tiff")
-WRITE_SUFFIXES = TIFF_SUFFIXES + (ZARR_SUFFIX,)
 #: X and Y swapped: a TIFF written in the input's layout calls its rows Y.
 _SWAP_YX = str.maketrans("XY", "YX")
 
@@ -50,153 +48,6 @@ class Settings:
     spread: bool = False  # also write the spread of the flip ensemble (spread_path)
 
 
-def _ome_split(name: str) -> tuple[str, str]:
-    """``name`` less a trailing ``.ome`` (any case), and ``".ome"`` where it had one: OME
-    readers know a file by its name, so outputs keep it (``NAME_fm2s.ome.tif``)."""
-    return (name[:-4], ".ome") if name.lower().endswith(".ome") else (name, "")
-
-
-def spread_path(dst: Path) -> Path:
-    """Where ``--spread`` writes the spread of ``dst``: ``out.tif`` -> ``out.spread.tif``,
-    ``out.ome.tif`` -> ``out.spread.ome.tif``."""
-    base, ome = _ome_split(dst.name[:-len(dst.suffix)])
-    return dst.with_name(f"{base}.spread{ome}{dst.suffix}")
-
-
-def _is_input(p: Path) -> bool:
-    return (p.is_file() and p.suffix.lower() in READ_SUFFIXES) or (p.is_dir() and is_zarr(p))
-
-
-def find_inputs(inputs: Sequence[str]) -> list[Path]:
-    """Files, folders (their image files and ``.zarr`` folders) and globs, in order.
-
-    A path that does not exist is kept (its job then fails with a clear message); a glob
-    or a folder that matches no image is an error.
-    """
-    paths: list[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir() and not is_zarr(p):
-            found = sorted(q for q in p.iterdir() if _is_input(q))
-            if not found:
-                raise ValueError(f"folder {p} holds no {'/'.join(READ_SUFFIXES + (ZARR_SUFFIX,))}"
-                                 " images")
-            paths.extend(found)
-        elif not p.exists() and glob.has_magic(s):
-            found = sorted(Path(q) for q in glob.glob(s) if _is_input(Path(q)))
-            if not found:
-                raise ValueError(f"no images match {s!r}")
-            paths.extend(found)
-        else:
-            paths.append(p)
-    seen: set[Path] = set()
-    unique = []
-    for p in paths:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
-
-def output_path(src: Path, output: Path, several: bool) -> Path:
-    """Where ``src``'s result goes: ``output`` itself, or ``output/NAME_fm2s.tif|.zarr``
-    (``NAME_fm2s.ome.tif|.ome.zarr`` for OME inputs).
-
-    ValueError when that would overwrite the input or is not a writable kind.
-    """
-    dst = _output_path(src, output, several)
-    if src.exists() and dst.resolve() == src.resolve():
-        raise ValueError("output would overwrite the input; choose another -o")
-    return dst
-
-
-def _output_path(src: Path, output: Path, several: bool) -> Path:
-    if several or output.is_dir() and not is_zarr(output) or str(output).endswith(("/", "\\")):
-        if is_zarr(src):
-            name = src.name[:-len(ZARR_SUFFIX)] if src.name.lower().endswith(ZARR_SUFFIX) \
-                else src.name
-            base, ome = _ome_split(name)
-            return output / f"{base}_fm2s{ome}.zarr"
-        base, ome = _ome_split(src.stem)
-        return output / f"{base}_fm2s{ome}.tif"
-    if output.suffix.lower() not in WRITE_SUFFIXES:
-        raise ValueError(f"output {output} must end in .tif, .tiff or .zarr "
-                         "(results are float32 TIFF or zarr; RGB in its integer type)")
-    return output
-
-
-@dataclass
-class Plan:
-    """A batch resolved once: the jobs to run, those done already, inputs refused."""
-
-    jobs: list[tuple[Path, Path]]  # (input, output) to denoise
-    done: list[tuple[Path, Path]]  # outputs that exist (skipped unless overwrite)
-    refused: list[tuple[Path, ValueError]]  # inputs with no valid output path
-    folder: Optional[Path] = None  # the output folder of several inputs (made when run)
-
-    @property
-    def total(self) -> int:
-        return len(self.jobs) + len(self.done)
-
-    @property
-    def inputs(self) -> int:
-        return self.total + len(self.refused)
-
-
-def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False) -> Plan:
-    """Resolve inputs (files, folders, globs) and their outputs, once, before any work.
-
-    Several inputs (or a folder or glob) write into the folder ``output``
-    (:func:`run_batch` creates it).
-    """
-    paths = find_inputs(inputs)
-    output = Path(output)
-    several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
-        (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
-        for s in inputs)
-    if several and not output.is_dir() and output.suffix.lower() in TIFF_SUFFIXES:
-        raise ValueError(f"several inputs (a folder or a pattern) are written into a folder, "
-                         f"and -o {output} looks like a file name: give a folder, e.g. "
-                         f"-o {output.with_suffix('')}/")
-    plan = Plan([], [], [], output if several else None)
-    dsts = _outputs(paths, output, several, plan.refused)
-    if several and len({_key(d) for d in dsts.values()}) < len(dsts):
-        common = Path(os.path.commonpath([str(p.resolve().parent) for p in dsts]))
-        log.info("outputs: inputs in different folders share file names, so the outputs "
-                 "keep their folders below %s", common)
-        dsts = {p: output_path(p, output / p.resolve().parent.relative_to(common), True)
-                for p in dsts}
-    first: dict[str, Path] = {}
-    for p, dst in dsts.items():
-        if _key(dst) in first:  # same folder, same name, another suffix (a.tif, a.png)
-            plan.refused.append((p, ValueError(
-                f"its output {dst} would also be {first[_key(dst)]}'s (the same name): "
-                "rename one of them or denoise it on its own with its own -o")))
-            continue
-        first[_key(dst)] = p
-        (plan.done if dst.exists() and not overwrite else plan.jobs).append((p, dst))
-    return plan
-
-
-def _key(dst: Path) -> str:
-    """An output path as the file system may compare it (case-insensitive on macOS and
-    Windows: two names differing in case only are taken as one)."""
-    return os.path.normcase(os.path.abspath(dst)).casefold()
-
-
-def _outputs(paths: Sequence[Path], output: Path, several: bool,
-             refused: list[tuple[Path, ValueError]]) -> dict[Path, Path]:
-    """Each input's output path (:func:`output_path`); those with none go to ``refused``."""
-    dsts = {}
-    for p in paths:
-        try:
-            dsts[p] = output_path(p, output, several)
-        except ValueError as e:
-            refused.append((p, e))
-    return dsts
-
-
 def denoise_file(src: Path, dst: Path, settings: Settings,
                  progress: Optional[Callable[[int, int, float], None]] = None,
                  write_progress: Optional[Callable[[int, int], None]] = None,
@@ -204,48 +55,113 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
     """Open ``src``, denoise it, write ``dst`` whole (atomically) or not at all.
 
     Paths are checked by :func:`make_plan`.  ``scheduler`` computes the chunks of lazy
-    (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.
+    (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.  A TIFF
+    of several series (an OME-TIFF's stage positions) has each denoised on its own and
+    written as a series of ``dst`` (a TIFF), in order.
     """
-    from .api import denoise
-
     src, dst = Path(src), Path(dst)
     remove_stale_parts(dst)
     opened = open_image(src, settings.lazy_bytes)
+    if opened.series > 1:
+        opened.close()
+        return _denoise_series(src, dst, settings, opened.series, progress, write_progress,
+                               scheduler)
     try:
-        shape, dtype = tuple(opened.data.shape), opened.data.dtype
-        axes = check_axes(settings.axes, shape) if settings.axes else \
-            guess_axes(shape, dtype, labels=opened.labels)
-        how = "given" if not isinstance(axes, GuessedAxes) else \
-            f"{'guessed' if axes.rule else 'from the file'}; pass --axes to change"
-        log.info("axes: %s (%s)", axes, how)  # the CLI prints it
-        made: dict[str, Any] = {}  # how the output was made, for its metadata
-        result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
-                         per_plane=settings.per_plane, seed=settings.seed,
-                         offset=settings.offset,
-                         device=settings.device, progress=progress, scheduler=scheduler,
-                         model=settings.model, save_model=settings.save_model,
-                         on_params=lambda p, mode: made.update(
-                             provenance(p, mode, source=src.name)),
-                         threads=settings.threads, return_spread=settings.spread,
-                         **settings.overrides)
+        result, axes, made = _denoise_opened(opened, src, settings, progress, scheduler)
         # the spread first: the result's file is the sign that the job is done
-        outputs = [(spread_path(dst), result[1], "spread of the flip ensemble (input units)"),
-                   (dst, result[0], None)] if settings.spread else [(dst, result, None)]
+        outputs = [(spread_path(dst), result[1], SPREAD), (dst, result[0], None)] \
+            if settings.spread else [(dst, result, None)]
         for path, data, what in outputs:
             desc = made if what is None else {**made, "content": what}
             if path.suffix.lower() == ZARR_SUFFIX:
                 write_zarr_atomic(path, data, ome=opened.ome, zarr_format=opened.zarr_format,
                                   name=path.name, scheduler=scheduler,
                                   progress=write_progress, description=desc)
-            else:  # a spread is float data: RGB samples become channels
-                ax = axes if what is None or "C" in axes else str(axes).replace("S", "C")
-                if ax.index("X") < ax.index("Y"):  # keep the input's layout
-                    ax = ax.translate(_SWAP_YX)
-                meta = opened.meta if what is None else without_display_ranges(opened.meta)
-                write_tiff_atomic(path, data, axes=ax, scheduler=scheduler,
-                                  progress=write_progress, meta=meta, description=desc)
+            else:
+                write_tiff_series_atomic(path, [_series(data, axes, opened, desc, what)], 1,
+                                         scheduler, write_progress)
     finally:
         opened.close()
+
+
+#: What a spread file holds (recorded in it).
+SPREAD = "spread of the flip ensemble (input units)"
+
+
+def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
+                    scheduler: Any) -> tuple[Any, str, dict[str, Any]]:
+    """(denoise's result, the axes used, how it was made) for one opened image."""
+    from .api import denoise
+
+    shape, dtype = tuple(opened.data.shape), opened.data.dtype
+    axes = check_axes(settings.axes, shape) if settings.axes else \
+        guess_axes(shape, dtype, labels=opened.labels)
+    how = "given" if not isinstance(axes, GuessedAxes) else \
+        f"{'guessed' if axes.rule else 'from the file'}; pass --axes to change"
+    log.info("axes: %s (%s)", axes, how)  # the CLI prints it
+    made: dict[str, Any] = {}  # how the output was made, for its metadata
+    result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
+                     per_plane=settings.per_plane, seed=settings.seed,
+                     offset=settings.offset,
+                     device=settings.device, progress=progress, scheduler=scheduler,
+                     model=settings.model, save_model=settings.save_model,
+                     on_params=lambda p, mode: made.update(
+                         provenance(p, mode, source=src.name)),
+                     threads=settings.threads, return_spread=settings.spread,
+                     **settings.overrides)
+    return result, str(axes), made
+
+
+def _series(data: Any, axes: str, opened: Any, desc: dict, what: Optional[str]) -> Series:
+    """One output series: a spread is float data (RGB samples become channels, no
+    display range); Y before X as the input had it."""
+    ax = axes if what is None or "C" in axes else axes.replace("S", "C")
+    if ax.index("X") < ax.index("Y"):  # keep the input's layout
+        ax = ax.translate(_SWAP_YX)
+    meta = opened.meta if what is None else without_display_ranges(opened.meta)
+    return Series(data, ax, meta, desc)
+
+
+def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progress: Any,
+                    write_progress: Any, scheduler: Any) -> None:
+    """:func:`denoise_file` for a TIFF of ``count`` series."""
+    if dst.suffix.lower() == ZARR_SUFFIX:
+        raise ValueError(f"{src.name} holds {count} series (e.g. stage positions): write "
+                         "them to a TIFF (-o NAME.ome.tif), one series each")
+    if settings.save_model is not None:
+        raise ValueError(f"{src.name} holds {count} series, each denoised with its own "
+                         "model: --save-model saves one; save it from one series' file")
+    done: list[Series] = []  # the results, while their spreads are written first
+    kept: list[Any] = []  # their inputs, open until then (lazy results read them)
+
+    def each(spread: bool) -> Iterator[Series]:
+        for i in range(count):
+            opened = open_image(src, settings.lazy_bytes, series=i)
+            try:
+                name = opened.meta.name if opened.meta and opened.meta.name else ""
+                log.info("series %d of %d%s", i + 1, count, f" ({name})" if name else "")
+                result, axes, made = _denoise_opened(opened, src, settings, progress,
+                                                     scheduler)
+                made["series"] = i
+                if not spread:
+                    yield _series(result, axes, opened, made, None)
+                    continue
+                kept.append(opened)
+                done.append(_series(result[0], axes, opened, made, None))
+                yield _series(result[1], axes, opened, {**made, "content": SPREAD}, SPREAD)
+            finally:
+                if not spread:
+                    opened.close()
+
+    try:
+        if settings.spread:
+            write_tiff_series_atomic(spread_path(dst), each(True), count, scheduler,
+                                     write_progress)
+        write_tiff_series_atomic(dst, done if settings.spread else each(False), count,
+                                 scheduler, write_progress)
+    finally:
+        for opened in kept:
+            opened.close()
 
 
 @dataclass

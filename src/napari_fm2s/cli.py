@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from .api import DEFAULT_PRESET, denoise
-from .batch import Outcome, Plan, Settings, connect, make_plan, output_path, run_batch
+from .batch import Outcome, Settings, connect, run_batch
+from .batch_plan import Plan, make_plan, output_path
 from .hooks import DenoiseCancelled, user_message
 from .calibrate import is_auto
 from .eta import StepEta, format_eta
-from .io import write_tiff_atomic
+from .tiff_out import write_tiff_atomic
 from .model_io import check_model_path, load_model
 from .params import PARAMS, resolve_params
 from .presets import PRESETS, get_preset
@@ -294,7 +295,7 @@ class _WarningLine(logging.Handler):
         try:
             if record.levelno >= logging.WARNING:
                 print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
-            elif record.getMessage().startswith(("auto", "axes", "do-no-harm", "outputs")):
+            elif record.getMessage().startswith(("auto", "axes", "do-no-harm", "outputs", "series")):
                 print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass

@@ -19,9 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .axes import positions
-from .metadata import (TiffMeta, cast_rgb, read_tiff_meta, rgb_dtype, tiff_layout,
-                       tiff_write_options)
+from .metadata import TiffMeta, read_tiff_meta
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
@@ -90,6 +88,7 @@ class Opened:
     ome: Optional[dict] = None  # OME-Zarr: {"root": key or None, "multiscale": ..., "attrs": ...}
     zarr_format: Optional[int] = None
     meta: Optional[TiffMeta] = None  # TIFF / PNG: calibration, ImageJ / OME metadata, dtype
+    series: int = 1  # series in the file (an OME-TIFF's stage positions); this is one
     _close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -139,8 +138,10 @@ def _open_zarr(path: Path) -> Opened:
                   zarr_format=fmt)
 
 
-def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
-    """Open a TIFF, PNG or zarr / OME-Zarr image; ValueError if it cannot be read.
+def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: int = 0
+               ) -> Opened:
+    """Open a TIFF (its ``series``-th series), PNG or zarr / OME-Zarr image; ValueError if
+    it cannot be read.
 
     zarr is always lazy (dask); a TIFF whose data exceeds ``lazy_bytes`` is opened lazily
     too (page-wise, through tifffile's zarr store); anything else is read into memory.
@@ -162,23 +163,23 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES) -> Opened:
 
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
-            series = tf.series[0]
-            labels, nbytes = list(series.axes), int(series.nbytes)
-            meta = read_tiff_meta(tf)
+            count = len(tf.series)
+            one = tf.series[series]
+            labels, nbytes = list(one.axes), int(one.nbytes)
+            meta = read_tiff_meta(tf, series)
             if nbytes <= lazy_bytes:
-                arr = series.asarray()
+                arr = one.asarray()
                 if arr.size == 0:
                     raise ValueError(f"cannot read {path}: no image data "
                                      "(corrupt or truncated file?)")
-                return Opened(arr, labels=labels, meta=meta)
+                return Opened(arr, labels=labels, meta=meta, series=count)
         import dask.array as da
         import zarr
 
         with _quiet_tifffile():
-            store = tifffile.imread(path, aszarr=True, series=0, level=0)
-        opened = Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels, meta=meta,
-                        _close=[store.close])
-        return opened
+            store = tifffile.imread(path, aszarr=True, series=series, level=0)
+        return Opened(da.from_zarr(zarr.open(store, mode="r")), labels=labels, meta=meta,
+                      series=count, _close=[store.close])
     except ValueError as e:  # ours say "cannot read"; tifffile's get the file's name
         if str(e).startswith("cannot read"):
             raise
@@ -271,62 +272,6 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFB
 def _write_error(path: Path, e: OSError) -> ValueError:
     why = e.strerror or str(e)
     return ValueError(f"cannot write {path}: {why}; nothing was written")
-
-
-def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
-                      scheduler: Any = None,
-                      progress: Optional[Callable[[int, int], None]] = None, *,
-                      meta: Optional[TiffMeta] = None,
-                      description: Optional[dict] = None) -> Path:
-    """Write ``data`` to ``path`` as TIFF via a temporary file in the same folder.
-
-    The file appears under its final name only once it is complete; on any error
-    (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
-    With ``axes`` (a 2D ``data`` defaults to ``"YX"``), the image is written page by page
-    (Y, X and an RGB(A) S axis last, the axes in the metadata): a lazy dask ``data`` is
-    computed one page at a time with ``scheduler``, and ``progress(pages_done, pages)``
-    follows.  ``meta`` (:attr:`Opened.meta` of the input) keeps its ImageJ / OME metadata
-    and calibration, and an RGB output in its integer type; ``description`` (e.g.
-    :func:`napari_fm2s.metadata.provenance`) is recorded in the file
-    (:mod:`napari_fm2s.metadata`).
-    """
-    import tifffile
-
-    path = Path(path)
-    if axes is None and np.ndim(data) == 2:
-        axes = "YX"
-    with atomic_output(path) as tmp:
-        if axes is None:
-            tifffile.imwrite(tmp, np.asarray(data),
-                             metadata={"napari-fm2s": description} if description else {})
-        else:
-            order, out_axes, photometric = tiff_layout(tuple(data.shape), axes)
-            rgb = photometric != "minisblack"
-            dtype = (rgb_dtype(meta) if rgb else None) or np.dtype(data.dtype)
-            shape = tuple(int(data.shape[i]) for i in order)
-            write_axes, options = tiff_write_options(meta, out_axes, shape, dtype,
-                                                     photometric, description)
-            order = [order[i] for i in positions(out_axes, write_axes)]
-            arr = data.transpose(order)
-            page_nd = 3 if rgb else 2
-            lead = tuple(arr.shape[:-page_nd])
-            n = int(np.prod(lead, dtype=np.int64))
-
-            def pages() -> Iterator[np.ndarray]:
-                for i, idx in enumerate(np.ndindex(lead)):
-                    page = arr[idx]
-                    if not isinstance(page, np.ndarray):
-                        page = page.compute(scheduler=scheduler)
-                    page = cast_rgb(page, dtype) if dtype != arr.dtype else page
-                    yield np.ascontiguousarray(page, dtype=dtype)
-                    if progress is not None:
-                        progress(i + 1, n)
-
-            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
-            tifffile.imwrite(tmp, pages(), shape=arr.shape, dtype=dtype,
-                             bigtiff=nbytes > 2**32 - 2**25 or bool(meta and meta.bigtiff),
-                             **options)
-    return path
 
 
 def _zarr_kwargs(fmt: Optional[int]) -> dict:

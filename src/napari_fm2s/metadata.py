@@ -58,35 +58,43 @@ class TiffMeta:
     resolutionunit: Optional[int] = None
     compression: Optional[str] = None  # the input's lossless compression, kept (tifffile)
     bigtiff: bool = False  # the input is a BigTIFF: so is the output
+    name: Optional[str] = None  # OME Image Name (a stage position's, a series')
 
 
-def _ome_pixels(xml: str) -> tuple[dict, list[str]]:
-    """(Pixels calibration, channel names) of the first OME Image."""
+def _tag(e: ET.Element) -> str:
+    return e.tag.rsplit("}", 1)[-1]
+
+
+def _ome_pixels(xml: str, index: int = 0) -> tuple[dict, list[str], Optional[str]]:
+    """(Pixels calibration, channel names, Image Name) of the ``index``-th OME Image."""
     root = ET.fromstring(xml)
-    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    images = [e for e in root.iter() if _tag(e) == "Image"]
+    image = images[index] if index < len(images) else None
+    pixels = next((e for e in (image if image is not None else root).iter()
+                   if _tag(e) == "Pixels"), None)
     if pixels is None:
-        return {}, []
+        return {}, [], None
     out: dict[str, Any] = {}
     for k in _OME_PIXELS:
         v = pixels.get(k)
         if v is not None:
             out[k] = v if k.endswith("Unit") else float(v)
-    names = [c.get("Name", "") for c in pixels if c.tag.rsplit("}", 1)[-1] == "Channel"]
-    return out, names if any(names) else []
+    names = [c.get("Name", "") for c in pixels if _tag(c) == "Channel"]
+    return out, names if any(names) else [], None if image is None else image.get("Name")
 
 
-def read_tiff_meta(tf: Any) -> TiffMeta:
-    """:class:`TiffMeta` of an open ``tifffile.TiffFile`` (its first series)."""
-    series = tf.series[0]
+def read_tiff_meta(tf: Any, index: int = 0) -> TiffMeta:
+    """:class:`TiffMeta` of an open ``tifffile.TiffFile``'s series ``index``."""
+    series = tf.series[index]
     meta = TiffMeta(axes=str(series.axes), dtype=str(series.dtype))
     if tf.is_imagej and tf.imagej_metadata:
         meta.imagej = {k: v for k, v in tf.imagej_metadata.items() if k in _IMAGEJ_KEEP}
     if tf.is_ome and tf.ome_metadata:
         try:
-            meta.ome, meta.channel_names = _ome_pixels(tf.ome_metadata)
+            meta.ome, meta.channel_names, meta.name = _ome_pixels(tf.ome_metadata, index)
         except ET.ParseError:
             meta.ome = {}
-    page = tf.pages.first
+    page = getattr(series, "keyframe", None) or tf.pages.first
     meta.compression = _LOSSLESS.get(getattr(page.compression, "name", ""))
     meta.bigtiff = bool(tf.is_bigtiff)
     try:
@@ -189,6 +197,8 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
         return ij_axes, {**kw, "imagej": True, "metadata": md}
     if meta is not None and meta.ome is not None:
         md = {"axes": axes, **{k: v for k, v in meta.ome.items() if k != "SignificantBits"}}
+        if meta.name:
+            md["Name"] = meta.name
         if meta.channel_names and ("C" in axes or len(meta.channel_names) == 1):
             md["Channel"] = {"Name": list(meta.channel_names)}
         if description:

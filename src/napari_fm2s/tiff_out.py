@@ -1,0 +1,120 @@
+"""Write results as TIFF, whole or not at all: page by page (lazy data computed one page
+at a time), in the input's layout (ImageJ hyperstack, OME-TIFF, planar or contiguous RGB),
+with its metadata (:mod:`napari_fm2s.metadata`), one series or several (an OME-TIFF's
+stage positions).  The file is written under a temporary name and renamed when complete
+(:func:`napari_fm2s.io.atomic_output`).  No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
+
+import numpy as np
+
+from .axes import positions
+from .io import atomic_output
+from .metadata import TiffMeta, cast_rgb, rgb_dtype, tiff_layout, tiff_write_options
+
+#: Data larger than this (bytes) is written as BigTIFF (a classic TIFF ends at 4 GiB).
+BIGTIFF_BYTES = 2**32 - 2**25
+
+
+class Series(NamedTuple):
+    """One series of an output: its data, axes, the input's metadata, provenance."""
+
+    data: Any
+    axes: Optional[str] = None
+    meta: Optional[TiffMeta] = None
+    description: Optional[dict] = None
+
+
+def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = None,
+                      scheduler: Any = None,
+                      progress: Optional[Callable[[int, int], None]] = None, *,
+                      meta: Optional[TiffMeta] = None,
+                      description: Optional[dict] = None) -> Path:
+    """Write ``data`` to ``path`` as TIFF via a temporary file in the same folder.
+
+    The file appears under its final name only once it is complete; on any error
+    (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+    With ``axes`` (a 2D ``data`` defaults to ``"YX"``), the image is written page by page
+    (Y, X and an RGB(A) S axis last, the axes in the metadata): a lazy dask ``data`` is
+    computed one page at a time with ``scheduler``, and ``progress(pages_done, pages)``
+    follows.  ``meta`` (:attr:`Opened.meta` of the input) keeps its ImageJ / OME metadata,
+    calibration, lossless compression and BigTIFF-ness, and an RGB output in its integer
+    type; ``description`` (e.g. :func:`napari_fm2s.metadata.provenance`) is recorded in
+    the file (:mod:`napari_fm2s.metadata`).
+    """
+    if axes is None and np.ndim(data) != 2:
+        import tifffile
+
+        with atomic_output(path) as tmp:
+            tifffile.imwrite(tmp, np.asarray(data),
+                             metadata={"napari-fm2s": description} if description else {})
+        return Path(path)
+    return write_tiff_series_atomic(path, [Series(data, axes or "YX", meta, description)],
+                                    1, scheduler, progress)
+
+
+def write_tiff_series_atomic(path: str | os.PathLike, series: Iterable[Series], count: int,
+                             scheduler: Any = None,
+                             progress: Optional[Callable[[int, int], None]] = None) -> Path:
+    """Write ``count`` series, each as :func:`write_tiff_atomic` writes one, into one TIFF
+    (OME-TIFF when the first is): ``series`` may be a generator that computes each when
+    it is reached, so only one is held at a time.  ``progress`` counts pages over all
+    series (as far as they are known).  Whole or not at all."""
+    import tifffile
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        writer: Optional[tifffile.TiffWriter] = None
+        done = 0
+        try:
+            for s in series:
+                arr, lead, dtype, options = _layout(s)
+                nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
+                kind = {k: bool(options.pop(k, False)) for k in ("ome", "imagej")}
+                if writer is None:
+                    big = nbytes * count > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
+                    writer = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
+                n = int(np.prod(lead, dtype=np.int64))
+
+                def report(i: int, first: int = done, n: int = n) -> None:
+                    if progress is not None:
+                        progress(first + i, first + n)
+
+                writer.write(_pages(arr, lead, dtype, scheduler, report), shape=arr.shape,
+                             dtype=dtype, **options)
+                done += n
+        finally:
+            if writer is not None:
+                writer.close()
+    return path
+
+
+def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
+    """(data in the order to write, its leading (page) shape, dtype, TiffWriter.write
+    options with "ome" / "imagej" for the writer)."""
+    order, out_axes, photometric = tiff_layout(tuple(s.data.shape), s.axes or "YX")
+    rgb = photometric != "minisblack"
+    dtype = (rgb_dtype(s.meta) if rgb else None) or np.dtype(s.data.dtype)
+    shape = tuple(int(s.data.shape[i]) for i in order)
+    write_axes, options = tiff_write_options(s.meta, out_axes, shape, dtype, photometric,
+                                             s.description)
+    order = [order[i] for i in positions(out_axes, write_axes)]
+    arr = s.data.transpose(order)
+    return arr, tuple(arr.shape[:-(3 if rgb else 2)]), dtype, options
+
+
+def _pages(arr: Any, lead: tuple[int, ...], dtype: np.dtype, scheduler: Any,
+           report: Callable[[int], None]) -> Iterator[np.ndarray]:
+    """The pages of ``arr`` (leading shape ``lead``), computed one at a time if lazy."""
+    for i, idx in enumerate(np.ndindex(lead)):
+        page = arr[idx]
+        if not isinstance(page, np.ndarray):
+            page = page.compute(scheduler=scheduler)
+        page = cast_rgb(page, dtype) if dtype != arr.dtype else page
+        yield np.ascontiguousarray(page, dtype=dtype)
+        report(i + 1)
