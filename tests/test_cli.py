@@ -111,6 +111,16 @@ def test_series_that_cannot_be_kept_are_refused(tmp_path, noisy_small, capsys, o
     assert not (tmp_path / out).exists()
 
 
+def test_axes_advice_in_a_batch_says_it_applies_to_every_input(tmp_path, noisy_small, capsys):
+    """A batch's too-small file said 'pass --axes YX', which then broke the other inputs."""
+    tifffile.imwrite(tmp_path / "tiny.tif", noisy_small[:12, :12])
+    tifffile.imwrite(tmp_path / "big.tif", noisy_small)
+    rc, err = _main(capsys, "denoise", str(tmp_path / "tiny.tif"), str(tmp_path / "big.tif"),
+                    "-o", str(tmp_path / "out"), *SMALL)
+    assert rc == 1 and "--axes YX" in err and "run this file on its own" in err
+    assert (tmp_path / "out" / "big_fm2s.tif").exists()
+
+
 def test_a_folder_into_a_file_name_is_refused(tmp_path, noisy_small, capsys):
     (tmp_path / "in").mkdir()
     tifffile.imwrite(tmp_path / "in" / "b.tif", noisy_small)

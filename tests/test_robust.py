@@ -387,10 +387,10 @@ def test_outputs_that_cannot_be_written(tmp_path, monkeypatch, case, msg):
     before = src.read_bytes()
     out = tmp_path / "out.tif"
     if case == "full-disk":
-        def full(path, *a, **k):
-            Path(path).write_bytes(b"partial")
+        def full(writer, *a, **k):
+            writer.filehandle.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
-        monkeypatch.setattr(tifffile, "imwrite", full)
+        monkeypatch.setattr(tifffile.TiffWriter, "write", full)
     elif case == "no-permission":  # tests run as root here, so chmod would not stop a write
         def denied(*a, **k):
             raise PermissionError(errno.EACCES, "Permission denied")

@@ -70,7 +70,7 @@ def test_guess_axes_from_labels_and_errors():
         check_axes("TZX", (3, 4, 64))
     with pytest.raises(ValueError, match="more than once"):
         check_axes("TTYX", (2, 2, 8, 8))
-    with pytest.raises(ValueError, match="smaller than the 3x3"):
+    with pytest.raises(ValueError, match="is a line"):
         denoise(np.zeros((64, 2, 64), np.uint8), axes="YXT")
 
 
@@ -191,6 +191,18 @@ def test_dask_input_equals_numpy_input(small_chunks, per_plane, mode):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * 65535)
     # the border blocks are not padded: the image edges match exactly the in-memory ones
     np.testing.assert_allclose(got[:, :, 0], ref[:, :, 0], rtol=0, atol=1e-5 * 65535)
+
+
+def test_a_lazy_run_logs_one_guard_line(small_chunks, caplog):
+    """A zarr input logged the guard's line once per chunk (4 per 512 px plane)."""
+    import logging
+
+    x = cells(3, shape=(70, 61), dtype=np.uint16)
+    with caplog.at_level(logging.DEBUG, logger="napari_fm2s"):
+        denoise(da.from_array(x, chunks=(1, 35, 31)), **FAST, axes="TYX").compute()
+    lines = [r for r in caplog.records if "do-no-harm guard" in r.getMessage()]
+    info = [r.getMessage() for r in lines if r.levelno == logging.INFO]
+    assert len(lines) > 1 and len(info) == 1 and "of the first chunk" in info[0]
 
 
 @pytest.mark.slow

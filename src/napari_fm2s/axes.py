@@ -18,6 +18,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from .checks import MIN_SIDE
+
 _UNIQUE = "TZCYXS"
 _CHANNEL = "CS"
 _LABELS = {"t": "T", "time": "T", "frame": "T", "frames": "T", "z": "Z", "depth": "Z",
@@ -133,8 +135,8 @@ def check_guessed_plane(shape: Sequence[int], axes: str) -> None:
         return
     shape = tuple(int(s) for s in shape)
     h, w = shape[axes.index("Y")], shape[axes.index("X")]
-    if min(h, w) >= MIN_GUESSED_SIDE:
-        return
+    if min(h, w) >= MIN_GUESSED_SIDE or (len(shape) == 2 and min(h, w) < MIN_SIDE):
+        return  # a 2D line: no other axes to suggest (check_plane_size refuses it)
     example, how = _example(shape), "guessed" if axes.rule else "from the file"
     if axes.rule:
         ask = (f"pass axes=... to say which axes are the plane, e.g. axes={example!r} (CLI: "

@@ -96,8 +96,9 @@ def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
     shape, dtype = tuple(opened.data.shape), opened.data.dtype
     axes = check_axes(settings.axes, shape) if settings.axes else \
         guess_axes(shape, dtype, labels=opened.labels)
+    unnamed = ", Q: an axis the file does not name" if "Q" in axes else ""
     how = "given" if not isinstance(axes, GuessedAxes) else \
-        f"{'guessed' if axes.rule else 'from the file'}; pass --axes to change"
+        f"{'guessed' if axes.rule else 'from the file' + unnamed}; pass --axes to change"
     log.info("axes: %s (%s)", axes, how)  # the CLI prints it
     made: dict[str, Any] = {}  # how the output was made, for its metadata
     result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,

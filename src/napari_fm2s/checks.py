@@ -68,8 +68,18 @@ def check_values(lo: Any, hi: Any, finite: bool, dtype: Any, where: str = "") ->
         raise ValueError("image values exceed 1e30: rescale the data first")
 
 
+#: Fewest pixels on a side of a plane (3 rows came back NaN; a line has no 2D noise).
+MIN_SIDE = 4
+
+
 def check_plane_size(h: int, w: int, filter_size: int, axes: str = "YX") -> None:
-    """ValueError when an ``h`` x ``w`` plane is smaller than the median window."""
+    """ValueError when an ``h`` x ``w`` plane is under :data:`MIN_SIDE` pixels on a side
+    (a line scan) or smaller than the median window."""
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"image plane of {h}x{w} (axes {axes}) is a line, not a 2D image "
+                         f"(under {MIN_SIDE} px on a side): FM2S learns from 2D "
+                         "neighbourhoods (a line scan repeated in time is a 2D image, its "
+                         "lines the rows: axes YX); or check the axes")
     if min(h, w) < filter_size:
         raise ValueError(f"image plane of {h}x{w} (axes {axes}) is smaller than the "
                          f"{filter_size}x{filter_size} median filter window; use a larger "

@@ -135,7 +135,10 @@ class _Overall:
         else:
             self.eta.update(finished - self.counts["skipped"], total)
         if o.status == "failed":
-            print(f"fm2s: error: {o.src}: {user_message(o.error)}", file=sys.stderr)
+            msg = user_message(o.error)
+            if total > 1 and "--axes" in msg:  # it would apply to every file of the run
+                msg += " (--axes applies to every input: run this file on its own)"
+            print(f"fm2s: error: {o.src}: {msg}", file=sys.stderr)
         elif not self.quiet:
             what = "exists, skipped (--overwrite to redo)" if o.status == "skipped" \
                 else f"({o.seconds:.1f} s)"

@@ -305,9 +305,9 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     ax = check_axes(axes, arr.shape) if axes is not None else guess_axes(arr.shape, dtype)
     layout = Layout(ax, tuple(int(s) for s in arr.shape))
     h, w = layout.plane
+    check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
-    check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
     found = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
     if found is not None:  # a guessed stack of channel-like planes: channels (with a saved
         alt = Layout(found[0], layout.shape)  # model, as many as it has networks for)

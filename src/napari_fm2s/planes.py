@@ -31,23 +31,24 @@ def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[
                   nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
                   cancelled: Callable[[], bool], spread: bool = False,
                   origin: tuple[int, int] = (0, 0), noise: Optional[NoiseModel] = None,
-                  where: str = "") -> np.ndarray:
+                  where: str = "", chunked: bool = False) -> np.ndarray:
     """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``
     (its first pixel at ``origin`` in the plane); with ``spread``, return the spread
     (input units) instead of the result.  ``noise`` (auto): each result through the
-    do-no-harm guard (:func:`_plane`).
+    do-no-harm guard (:func:`_plane`).  ``chunked``: one of a lazy run's blocks (only the
+    first block's guard line is logged at info level).
 
     Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
     out, dev = _both(block, first, stack_shape, nets, maps, cancelled, origin, noise, where,
-                     spread)
+                     spread, chunked)
     return dev if dev is not None else out
 
 
 def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
           nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
           cancelled: Callable[[], bool], origin: tuple[int, int] = (0, 0),
-          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False
-          ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False,
+          chunked: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Result of every plane of a block and, with ``spread``, its spread, from one pass
     (see :func:`denoise_block`); logs when the guard acted."""
     out = np.empty(block.shape, np.float32)
@@ -65,12 +66,15 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
             acted.append(shares)
     if acted:
         med, blur, back = np.mean(acted, axis=0)
-        log.info("do-no-harm guard%s: acted on %d of %d plane(s): %.0f %% blended "
-                 "toward a %dx%d median and %.0f %% toward a Gaussian blur (where their "
-                 "estimated error was lower), %.0f %% of the removed part put back (where "
-                 "more than the measured noise was removed)", where, len(acted),
-                 int(np.prod(block.shape[:-2], dtype=np.int64)), 100 * med, MEDIAN_WINDOW,
-                 MEDIAN_WINDOW, 100 * blur, 100 * back)
+        lead = not chunked or (not any(first) and origin == (0, 0))  # one line per run
+        (log.info if lead else log.debug)(
+            "do-no-harm guard%s: acted on %d of %d plane(s)%s: %.0f %% blended toward a "
+            "%dx%d median and %.0f %% toward a Gaussian blur (where their estimated error "
+            "was lower), %.0f %% of the removed part put back (where more than the "
+            "measured noise was removed)", where, len(acted),
+            int(np.prod(block.shape[:-2], dtype=np.int64)),
+            " of the first chunk (each chunk is guarded alike)" if chunked else "",
+            100 * med, MEDIAN_WINDOW, MEDIAN_WINDOW, 100 * blur, 100 * back)
     return out, dev
 
 
@@ -125,7 +129,7 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
             res = [map_planes(ch.data, partial(denoise_block, stack_shape=stack_shape,
                                                nets=ch.nets, maps=ch.maps,
                                                cancelled=cancelled, spread=bool(k),
-                                               noise=noise, where=where),
+                                               noise=noise, where=where, chunked=True),
                               extra_halo=GUARD_RADIUS if noise is not None else 0)
                    for k in range(n_out)]
         else:
