@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .missing import fill_missing
+
 log = logging.getLogger("napari_fm2s")
 
 #: Float values beyond this are refused (they overflow the float32 training scale).
@@ -53,8 +55,10 @@ def as_array(image: Any) -> np.ndarray:
 def check_finite(finite: bool, where: str = "") -> None:
     """ValueError when the data (``where``: e.g. " (channel C=1)") has NaN or inf."""
     if not finite:
-        raise ValueError(f"image{where} contains NaN or infinite values: replace them "
-                         "(e.g. np.nan_to_num) before denoising")
+        raise ValueError(f"image{where} contains NaN or infinite values: replace the "
+                         "infinite ones before denoising (NaN pixels are taken as missing "
+                         "in an image held in memory; a lazy (zarr or large TIFF) one must "
+                         "not have them: replace them, e.g. np.nan_to_num)")
 
 
 def check_values(lo: Any, hi: Any, finite: bool, dtype: Any, where: str = "") -> None:
@@ -94,6 +98,8 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
         raise ValueError(f"image has shape {arr.shape}: this takes one 2D plane (Y, X); "
                          "for stacks pass axes (e.g. axes='TYX') to denoise()")
     floating = np.issubdtype(plane.dtype, np.floating)
+    if floating and np.isnan(plane).any() and not np.isnan(plane).all():
+        plane = fill_missing(plane, np.isnan(plane), 0, 1)  # missing, as in denoise()
     check_values(plane.min(), plane.max(), bool(np.isfinite(plane).all()) if floating
                  else True, plane.dtype)
     check_plane_size(*plane.shape, filter_size)

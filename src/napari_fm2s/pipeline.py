@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .axes import Layout, channel_like_stack, check_axes, check_guessed_plane, guess_axes
+from .missing import fill_missing, missing_pixels, restore_missing
 from .checks import ConstantChannel, as_array, check_dtype, check_finite, check_plane_size, \
     check_values
 from .hooks import ProgressFn
@@ -308,6 +309,9 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
     if model is None:
         check_plane_size(h, w, p.filter_size, ax)
+    missing = missing_pixels(arr, lazy)  # NaN: filled for denoising, NaN in the result
+    if missing is not None:
+        arr = fill_missing(arr, missing, ax.index("Y"), ax.index("X"))
     found = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))
     if found is not None:  # a guessed stack of channel-like planes: channels (with a saved
         alt = Layout(found[0], layout.shape)  # model, as many as it has networks for)
@@ -366,7 +370,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
                           dtype=str(np.dtype(dtype)), axes=ax, shape=layout.shape,
                           channel_names=[layout.channel_name(ch.index) or "image"
                                          for ch in todo]), save_model)
-    return infer(channels, work, layout, lazy, ctx.cancelled, spread)
+    return restore_missing(infer(channels, work, layout, lazy, ctx.cancelled, spread),
+                           missing)
 
 
 def _reported(trained: list[_Channel], p: Preset, layout: Layout) -> Preset:

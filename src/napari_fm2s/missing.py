@@ -1,0 +1,56 @@
+"""NaN pixels as missing data (outside a registered or stitched field, masked out): each
+is given its nearest valid pixel's value in its plane for denoising, and is NaN again in
+the result (and its spread).  In-memory float data only: lazy (zarr, large TIFF) data with
+NaN is refused by :func:`napari_fm2s.checks.check_finite`.  No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from .memory import log
+
+
+def missing_pixels(arr: Any, lazy: bool) -> Optional[np.ndarray]:
+    """The NaN pixels of an in-memory float ``arr`` (bool, its shape), or None when there
+    are none (or ``lazy``).  ValueError when every pixel is NaN."""
+    if lazy or not np.issubdtype(arr.dtype, np.floating):
+        return None
+    nan = np.isnan(arr)
+    if not nan.any():
+        return None
+    if nan.all():
+        raise ValueError("image is all NaN: there is nothing to denoise")
+    log.warning("%.2g %% of the pixels are NaN: taken as missing (filled from their nearest "
+                "pixels for denoising, NaN again in the result)", 100 * nan.mean())
+    return nan
+
+
+def fill_missing(arr: np.ndarray, missing: np.ndarray, y: int, x: int) -> np.ndarray:
+    """A copy of ``arr`` whose ``missing`` pixels hold the value of the nearest valid pixel
+    of their (``y``, ``x``) plane; a plane with none valid holds the image's median."""
+    out = np.moveaxis(arr.copy(), (y, x), (-2, -1))
+    gone = np.moveaxis(missing, (y, x), (-2, -1))
+    for idx in np.ndindex(out.shape[:-2]):
+        m = gone[idx]
+        if not m.any():
+            continue
+        if m.all():
+            out[idx] = np.nanmedian(arr)
+            continue
+        iy, ix = distance_transform_edt(m, return_distances=False, return_indices=True)
+        out[idx] = out[idx][iy, ix]
+    return np.moveaxis(out, (-2, -1), (y, x))
+
+
+def restore_missing(result: Any, missing: Optional[np.ndarray]) -> Any:
+    """``result`` (an array, or a (result, spread) pair) with NaN at the ``missing`` pixels."""
+    if missing is None:
+        return result
+    if isinstance(result, tuple):
+        return tuple(restore_missing(r, missing) for r in result)
+    result[missing] = np.nan
+    return result
