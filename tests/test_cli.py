@@ -55,11 +55,46 @@ def test_same_names_in_different_folders_keep_their_folders(tmp_path, noisy_smal
     rc, err = _main(capsys, "denoise", str(tmp_path / "mm" / "*" / "img.tif"),
                     "-o", str(tmp_path / "out"), *SMALL[:-1])
     assert rc == 0, err
-    assert "keep their folders below" in err
     a = tifffile.imread(tmp_path / "out" / "Pos0" / "img_fm2s.tif")
     b = tifffile.imread(tmp_path / "out" / "Pos1" / "img_fm2s.tif")
     assert 2.5 < b.mean() / a.mean() < 3.5  # each input's own result
     assert not (tmp_path / "out" / "img_fm2s.tif").exists()
+
+
+def test_a_pattern_keeps_its_folders_whatever_it_matches(tmp_path):
+    """The layout once depended on the set of inputs (mirrored only when names collided),
+    so a batch resumed after Pos1 arrived redid Pos0 into another place."""
+    from napari_fm2s.batch_plan import make_plan
+    (tmp_path / "mm" / "Pos0").mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "mm" / "Pos0" / "img.tif", np.zeros((8, 8), np.uint8))
+    pattern = str(tmp_path / "mm" / "*" / "img.tif")
+    plan = make_plan([pattern], tmp_path / "out")
+    assert [d for _, d in plan.jobs] == [tmp_path / "out" / "Pos0" / "img_fm2s.tif"]
+    (tmp_path / "out" / "Pos0").mkdir(parents=True)
+    (tmp_path / "out" / "Pos0" / "img_fm2s.tif").write_bytes(b"done")
+    (tmp_path / "mm" / "Pos1").mkdir()
+    tifffile.imwrite(tmp_path / "mm" / "Pos1" / "img.tif", np.zeros((8, 8), np.uint8))
+    plan = make_plan([pattern], tmp_path / "out")
+    assert [d for _, d in plan.done] == [tmp_path / "out" / "Pos0" / "img_fm2s.tif"]
+    assert [d for _, d in plan.jobs] == [tmp_path / "out" / "Pos1" / "img_fm2s.tif"]
+    # the same name in two folders given one by one: refused by name, never overwritten
+    plan = make_plan([str(tmp_path / "mm" / "Pos0" / "img.tif"),
+                      str(tmp_path / "mm" / "Pos1" / "img.tif")], tmp_path / "o2")
+    assert len(plan.jobs) == 1 and "as a pattern" in str(plan.refused[0][1])
+
+
+def test_results_in_the_input_folder_are_not_denoised_again(tmp_path):
+    """A batch written into its input folder denoised its own results when run again
+    (cell_fm2s_fm2s.tif ...), reporting success."""
+    from napari_fm2s.batch_plan import find_inputs, make_plan
+    for name in ("cell.tif", "cell_fm2s.tif", "cell.spread.tif", "x_fm2s.ome.tif"):
+        tifffile.imwrite(tmp_path / name, np.zeros((8, 8), np.uint8))
+    assert [p.name for p in find_inputs([str(tmp_path)])] == ["cell.tif"]
+    assert [p.name for p in find_inputs([str(tmp_path / "*.tif")])] == ["cell.tif"]
+    plan = make_plan([str(tmp_path)], tmp_path)
+    assert [s.name for s, _ in plan.done] == ["cell.tif"] and not plan.jobs
+    named = find_inputs([str(tmp_path / "cell_fm2s.tif")])  # named: denoised as asked
+    assert [p.name for p in named] == ["cell_fm2s.tif"]
 
 
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):

@@ -35,36 +35,68 @@ def _is_input(p: Path) -> bool:
     return (p.is_file() and p.suffix.lower() in READ_SUFFIXES) or (p.is_dir() and is_zarr(p))
 
 
+def is_output_name(name: str) -> bool:
+    """Whether a file name is one this tool writes (``NAME_fm2s.tif``, ``NAME_fm2s.ome.tif``,
+    ``NAME_fm2s.zarr``, a spread ``NAME.spread.tif``): left out of folders and globs."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    base, _ = _ome_split(stem)
+    return base.endswith(("_fm2s", ".spread"))
+
+
 def find_inputs(inputs: Sequence[str]) -> list[Path]:
     """Files, folders (their image files and ``.zarr`` folders) and globs, in order.
 
     A path that does not exist is kept (its job then fails with a clear message); a glob
-    or a folder that matches no image is an error.
+    or a folder that matches no image is an error.  Folders and globs leave out files
+    named as this tool's results (:func:`is_output_name`): a batch written into its input
+    folder does not denoise its own results when run again.
     """
-    paths: list[Path] = []
+    return list(_found(inputs))
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder part of a glob before its first wildcard: ``mm/*/img.tif`` -> ``mm``."""
+    parts = Path(pattern).parts
+    i = next(k for k, part in enumerate(parts) if glob.has_magic(part))
+    return Path(*parts[:i]) if i else Path(".")
+
+
+def _found(inputs: Sequence[str]) -> dict[Path, Path]:
+    """Each input (in order, once) and the folder its output's sub-folders start from: a
+    glob's fixed part (its matches keep their folders below it), else its own folder."""
+    found: dict[Path, Path] = {}
+    seen: set[Path] = set()
+    left_out = 0
     for s in inputs:
         p = Path(s)
         if p.is_dir() and not is_zarr(p):
-            found = sorted(q for q in p.iterdir() if _is_input(q))
-            if not found:
+            hits = sorted(q for q in p.iterdir() if _is_input(q))
+            if not hits:
                 raise ValueError(f"folder {p} holds no {'/'.join(READ_SUFFIXES + (ZARR_SUFFIX,))}"
                                  " images")
-            paths.extend(found)
+            root = p
         elif not p.exists() and glob.has_magic(s):
-            found = sorted(Path(q) for q in glob.glob(s) if _is_input(Path(q)))
-            if not found:
+            hits = sorted(Path(q) for q in glob.glob(s) if _is_input(Path(q)))
+            if not hits:
                 raise ValueError(f"no images match {s!r}")
-            paths.extend(found)
+            root = _glob_root(s)
         else:
-            paths.append(p)
-    seen: set[Path] = set()
-    unique = []
-    for p in paths:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+            hits, root = [p], p.parent
+        for q in hits:
+            if q is not p and is_output_name(q.name):  # found, not named: a result
+                left_out += 1
+                continue
+            key = q.resolve()
+            if key not in seen:
+                seen.add(key)
+                found[q] = q.parent if q is p else root
+    if left_out:
+        log.info("outputs: %d file(s) named as fm2s results (NAME_fm2s.*, *.spread.*) left "
+                 "out of the folders and patterns given; name them to denoise them", left_out)
+    if not found:
+        raise ValueError("the folders and patterns given hold only fm2s results "
+                         "(NAME_fm2s.*): name a file to denoise it again")
+    return found
 
 
 def output_path(src: Path, output: Path, several: bool) -> Path:
@@ -118,7 +150,8 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
     Several inputs (or a folder or glob) write into the folder ``output``
     (:func:`run_batch` creates it).
     """
-    paths = find_inputs(inputs)
+    roots = _found(inputs)
+    paths = list(roots)
     output = Path(output)
     several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
         (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
@@ -128,38 +161,34 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
                          f"and -o {output} looks like a file name: give a folder, e.g. "
                          f"-o {output.with_suffix('')}/")
     plan = Plan([], [], [], output if several else None)
-    dsts = _outputs(paths, output, several, plan.refused)
-    if several and len({_key(d) for d in dsts.values()}) < len(dsts):
-        common = Path(os.path.commonpath([str(p.resolve().parent) for p in dsts]))
-        log.info("outputs: inputs in different folders share file names, so the outputs "
-                 "keep their folders below %s", common)
-        dsts = {p: output_path(p, output / p.resolve().parent.relative_to(common), True)
-                for p in dsts}
     first: dict[str, Path] = {}
-    for p, dst in dsts.items():
-        if _key(dst) in first:  # same folder, same name, another suffix (a.tif, a.png)
+    for p in paths:
+        try:
+            dst = output_path(p, output / _below(p, roots[p]) if several else output,
+                              several)
+        except ValueError as e:
+            plan.refused.append((p, e))
+            continue
+        if _key(dst) in first:  # a.tif and a.png; or one name in two folders given alike
             plan.refused.append((p, ValueError(
                 f"its output {dst} would also be {first[_key(dst)]}'s (the same name): "
-                "rename one of them or denoise it on its own with its own -o")))
+                "rename one, denoise it on its own with its own -o, or give such files as "
+                "a pattern whose matches keep their folders (e.g. 'DIR/*/NAME.tif')")))
             continue
         first[_key(dst)] = p
         (plan.done if dst.exists() and not overwrite else plan.jobs).append((p, dst))
     return plan
 
 
+def _below(p: Path, root: Path) -> Path:
+    """``p``'s folder relative to ``root`` (``.`` when it is not below it)."""
+    try:
+        return p.resolve().parent.relative_to(root.resolve())
+    except ValueError:
+        return Path(".")
+
+
 def _key(dst: Path) -> str:
     """An output path as the file system may compare it (case-insensitive on macOS and
     Windows: two names differing in case only are taken as one)."""
     return os.path.normcase(os.path.abspath(dst)).casefold()
-
-
-def _outputs(paths: Sequence[Path], output: Path, several: bool,
-             refused: list[tuple[Path, ValueError]]) -> dict[Path, Path]:
-    """Each input's output path (:func:`output_path`); those with none go to ``refused``."""
-    dsts = {}
-    for p in paths:
-        try:
-            dsts[p] = output_path(p, output, several)
-        except ValueError as e:
-            refused.append((p, e))
-    return dsts
