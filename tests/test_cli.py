@@ -97,6 +97,30 @@ def test_results_in_the_input_folder_are_not_denoised_again(tmp_path):
     assert [p.name for p in named] == ["cell_fm2s.tif"]
 
 
+def test_an_unwritable_output_folder_fails_before_any_denoising(tmp_path, noisy_small,
+                                                                capsys, monkeypatch):
+    """Each file was denoised in full before its write failed (44 s for 3 small files)."""
+    import tempfile
+
+    import napari_fm2s.batch as batch
+    for name in ("a.tif", "b.tif"):
+        tifffile.imwrite(tmp_path / name, noisy_small)
+    (tmp_path / "ro").mkdir()
+    real = tempfile.mkstemp
+
+    def denied(*a, dir=None, **k):
+        if str(dir) == str(tmp_path / "ro"):
+            raise PermissionError(13, "Operation not permitted")
+        return real(*a, dir=dir, **k)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    ran = []
+    monkeypatch.setattr(batch, "denoise_file", lambda *a, **k: ran.append(a))
+    rc, err = _main(capsys, "denoise", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"),
+                    "-o", str(tmp_path / "ro"), *SMALL)
+    assert rc == 1 and not ran
+    assert err.count("cannot write into") == 2 and "Operation not permitted" in err
+
+
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
     from napari_fm2s.batch_plan import make_plan

@@ -29,6 +29,7 @@ def _round_trip(src, tmp_path, axes):
 def test_provenance_names_everything_needed_to_redo_it():
     p = provenance(get_preset("twophoton").with_overrides(seed=7, k_g=150.0), "paper")
     assert p["preset"] == "twophoton" and p["mode"] == "paper" and p["seed"] == 7
+    assert p["threads"] >= 1  # the same seed gives the same result with the same threads
     assert p["parameters"]["k_g"] == 150.0 and p["version"] and p["software"] == "napari-fm2s"
 
 

@@ -11,6 +11,7 @@ inference chunks computed by the cluster's workers (which must see the same file
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,24 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
             opened.close()
 
 
+def _unwritable(folders: set[Path]) -> dict[Path, ValueError]:
+    """The output folders a file cannot be created in, each with the reason."""
+    out = {}
+    for folder in folders:
+        if not folder.is_dir():  # as atomic_output says it
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
+            out[folder] = ValueError(f"output folder {folder} {what}")
+            continue
+        try:
+            fd, name = tempfile.mkstemp(prefix=".fm2s-probe.", suffix=".part", dir=folder)
+            os.close(fd)
+            os.remove(name)
+        except OSError as e:
+            out[folder] = ValueError(f"cannot write into {folder}: {e.strerror or e}; "
+                                     "nothing was denoised for it")
+    return out
+
+
 @dataclass
 class Outcome:
     """What happened to one job: ``status`` is "done", "skipped" or "failed"."""
@@ -202,7 +221,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
     total = plan.total
     if plan.folder is not None:
         plan.folder.mkdir(parents=True, exist_ok=True)
-        for _, dst in plan.jobs:  # inputs in several folders sharing names (make_plan)
+        for _, dst in plan.jobs:  # a pattern's matches keep their sub-folders (make_plan)
             dst.parent.mkdir(parents=True, exist_ok=True)
 
     def finish(o: Outcome) -> None:
@@ -212,6 +231,11 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
 
     for src, dst in plan.done:
         finish(Outcome(src, dst, "skipped"))
+    refused = _unwritable({dst.parent for _, dst in plan.jobs})
+    for src, dst in plan.jobs:  # before any work: not after denoising each file
+        if dst.parent in refused:
+            finish(Outcome(src, dst, "failed", 0.0, refused[dst.parent]))
+    jobs = [(src, dst) for src, dst in plan.jobs if dst.parent not in refused]
 
     def local(i: int, src: Path, dst: Path, scheduler: Any) -> None:
         cbs = on_start(i, src) if on_start is not None else None
@@ -226,7 +250,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
             finish(Outcome(src, dst, "failed", time.perf_counter() - t0, e))
 
     if client is None:
-        for i, (src, dst) in enumerate(plan.jobs):
+        for i, (src, dst) in enumerate(jobs):
             local(i, src, dst, "threads")
         return outcomes
 
@@ -234,13 +258,13 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
 
     futures = {}
     started = time.perf_counter()
-    for src, dst in plan.jobs:
+    for src, dst in jobs:
         if not is_zarr(src):
             fut = client.submit(denoise_file, src, dst, settings, pure=False,
                                 key=f"fm2s-{os.fspath(dst)}-{time.time_ns()}")
             futures[fut] = (src, dst)
     try:
-        for i, (src, dst) in enumerate(plan.jobs):  # zarr: train here, chunks on the cluster
+        for i, (src, dst) in enumerate(jobs):  # zarr: train here, chunks on the cluster
             if is_zarr(src):
                 local(i, src, dst, client)
         for fut in as_completed(list(futures)):

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -328,10 +329,19 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
                 target.attrs["napari-fm2s"] = description
         bounds = np.cumsum((0,) + data.chunks[0]) if data.ndim else [0, 0]
         n = len(bounds) - 1
-        for i in range(n):
-            a, b = int(bounds[i]), int(bounds[i + 1])
-            region = (slice(a, b),) + (slice(None),) * (data.ndim - 1)
-            da.store(data[a:b], target, regions=region, lock=False, scheduler=scheduler)
-            if progress is not None:
-                progress(i + 1, n)
+        # our own thread pool: on an interrupt its running chunks end before the
+        # temporary folder is removed (they wrote chunks into it after the removal)
+        pool = ThreadPoolExecutor(os.cpu_count() or 1) if scheduler in (None, "threads") \
+            else None
+        try:
+            for i in range(n):
+                a, b = int(bounds[i]), int(bounds[i + 1])
+                region = (slice(a, b),) + (slice(None),) * (data.ndim - 1)
+                da.store(data[a:b], target, regions=region, lock=False, scheduler=scheduler,
+                         **({"pool": pool} if pool is not None else {}))
+                if progress is not None:
+                    progress(i + 1, n)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
     return path

@@ -126,11 +126,16 @@ def package_version() -> str:
 
 def provenance(preset: Any, mode: str, **extra: Any) -> dict[str, Any]:
     """How an output was made: package and version, preset (name and every parameter:
-    calibrated values for ``auto``), mode, seed, time; ``extra`` is added as is."""
+    calibrated values for ``auto``), mode, seed, the CPU threads (called during the run:
+    the same seed gives the same result with the same threads), time; ``extra`` is added
+    as is."""
+    import torch
+
     params = {k: v for k, v in preset.as_dict().items()
               if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     return {"software": NAMESPACE, "version": package_version(), "preset": preset.name,
-            "mode": mode, "seed": int(preset.seed), "parameters": params,
+            "mode": mode, "seed": int(preset.seed), "threads": torch.get_num_threads(),
+            "parameters": params,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **extra}
 

@@ -107,7 +107,8 @@ PARAMS: tuple[Param, ...] = (
           modes=("paper",)),
     Param("lr", float, 0, 1.0, "Learning rate", "Paper mode: Adam's learning rate",
           modes=("paper",), open_lo=True, step=1e-4),
-    Param("seed", int, 0, 2**63 - 1, "Seed", "Random seed: same seed, same result"),
+    Param("seed", int, 0, 2**63 - 1, "Seed",
+          "Random seed: same seed and CPU threads, same result (on one machine)"),
 )
 
 #: Parameters a user may override (``denoise(..., k_g=150)``, ``--k-g 150``).
