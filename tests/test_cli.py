@@ -121,6 +121,25 @@ def test_an_unwritable_output_folder_fails_before_any_denoising(tmp_path, noisy_
     assert err.count("cannot write into") == 2 and "Operation not permitted" in err
 
 
+def test_a_skipped_output_made_otherwise_is_said(tmp_path, noisy_small, capsys):
+    """A re-run with --preset confocal skipped outputs made with auto, saying only
+    '0 denoised, 2 skipped'; an input replaced under its name was skipped alike."""
+    import os
+
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, noisy_small)
+    out = tmp_path / "out.tif"
+    assert _main(capsys, "denoise", str(src), "-o", str(out), *SMALL)[0] == 0
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(out), *SMALL)
+    assert rc == 0 and "warning" not in err  # the same settings: skipped quietly
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(out), "--preset", "confocal",
+                    "--seed", "5", *SMALL)
+    assert rc == 0 and "made with preset auto (now confocal), seed 3407 (now 5)" in err
+    os.utime(src, (out.stat().st_mtime + 10,) * 2)
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(out), *SMALL)
+    assert "the input is newer than it: skipped (--overwrite to redo)" in err
+
+
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
     from napari_fm2s.batch_plan import make_plan

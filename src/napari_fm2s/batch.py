@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Optional
 from .axes import GuessedAxes, check_axes, guess_axes
 from .batch_plan import Plan, spread_path
 from .hooks import DenoiseCancelled
-from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, open_image, remove_stale_parts, \
-    write_zarr_atomic
+from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, open_image, read_provenance, \
+    remove_stale_parts, write_zarr_atomic
 from .memory import log
 from .metadata import provenance, without_display_ranges
 from .tiff_out import Series, write_tiff_series_atomic
@@ -193,6 +193,27 @@ class Outcome:
     status: str
     seconds: float = 0.0
     error: Optional[BaseException] = None
+    note: str = ""  # a skipped output's difference from this run (:func:`differs`)
+
+
+def differs(src: Path, dst: Path, settings: Settings) -> str:
+    """Why an existing output ``dst`` may not be what this run would make of ``src``: the
+    input is newer, or its recorded preset, mode, seed or a parameter given differs
+    (:func:`~napari_fm2s.io.read_provenance`); "" when none is known."""
+    try:
+        if src.stat().st_mtime > dst.stat().st_mtime:
+            return "the input is newer than it"
+    except OSError:
+        pass
+    made = read_provenance(dst)
+    if made is None or settings.model is not None:
+        return ""
+    wanted = {"preset": str(settings.preset).lower(), "mode": settings.mode,
+              "seed": settings.seed}
+    had = {**made.get("parameters", {}), **made}
+    diff = [f"{k} {had.get(k)} (now {v})" for k, v in {**wanted, **settings.overrides}.items()
+            if v is not None and k in had and str(had[k]).lower() != str(v).lower()]
+    return f"made with {', '.join(diff)}" if diff else ""
 
 
 def connect(address: str) -> Any:
@@ -230,7 +251,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
             on_done(o, len(outcomes), total)
 
     for src, dst in plan.done:
-        finish(Outcome(src, dst, "skipped"))
+        finish(Outcome(src, dst, "skipped", note=differs(src, dst, settings)))
     refused = _unwritable({dst.parent for _, dst in plan.jobs})
     for src, dst in plan.jobs:  # before any work: not after denoising each file
         if dst.parent in refused:

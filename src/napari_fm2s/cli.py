@@ -134,7 +134,10 @@ class _Overall:
             self.eta.pause()
         else:
             self.eta.update(finished - self.counts["skipped"], total)
-        if o.status == "failed":
+        if o.status == "skipped" and o.note:  # said even when quiet: maybe not wanted
+            print(f"fm2s: warning: {o.dst} exists, {o.note}: skipped (--overwrite to redo)",
+                  file=sys.stderr)
+        elif o.status == "failed":
             msg = user_message(o.error)
             if total > 1 and "--axes" in msg:  # it would apply to every file of the run
                 msg += " (--axes applies to every input: run this file on its own)"

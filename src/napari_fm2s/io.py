@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import secrets
@@ -20,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .metadata import TiffMeta, read_tiff_meta
+from .metadata import NAMESPACE, TiffMeta, ome_annotation, read_tiff_meta
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
@@ -187,6 +188,34 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
         raise ValueError(f"cannot read {path}: {e} (corrupt or truncated file?)") from e
     except Exception as e:  # corrupt or truncated files raise many kinds of errors
         raise ValueError(f"cannot read {path}: {e.__class__.__name__}: {e}") from e
+
+
+def read_provenance(path: str | os.PathLike) -> Optional[dict]:
+    """How an output of this tool was made (:func:`napari_fm2s.metadata.provenance`, as
+    written into a TIFF's ImageJ properties, OME MapAnnotation or description, or a zarr's
+    attributes), or None when it holds none or cannot be read."""
+    path = Path(path)
+    try:
+        if is_zarr(path):
+            import zarr
+
+            attrs = dict(zarr.open(str(path), mode="r").attrs)
+            for a in (attrs, *(v for v in attrs.values() if isinstance(v, dict))):
+                if NAMESPACE in a:
+                    return dict(a[NAMESPACE])
+            return None
+        import tifffile
+
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
+            if tf.is_imagej:
+                text = ((tf.imagej_metadata or {}).get("Properties") or {}).get(NAMESPACE)
+                return json.loads(text) if text else None
+            if tf.is_ome:
+                return ome_annotation(tf.ome_metadata or "", NAMESPACE)
+            shaped = tf.shaped_metadata
+            return dict(shaped[0][NAMESPACE]) if shaped and NAMESPACE in shaped[0] else None
+    except Exception:  # not ours, or unreadable: nothing known
+        return None
 
 
 def stale_parts(path: str | os.PathLike) -> list[Path]:

@@ -83,6 +83,22 @@ def _ome_pixels(xml: str, index: int = 0) -> tuple[dict, list[str], Optional[str
     return out, names if any(names) else [], None if image is None else image.get("Name")
 
 
+def ome_annotation(xml: str, namespace: str) -> Optional[dict]:
+    """The key-value pairs of the OME MapAnnotation of ``namespace`` (values read as JSON
+    where they are), or None."""
+    for e in ET.fromstring(xml).iter():
+        if _tag(e) == "MapAnnotation" and e.get("Namespace") == namespace:
+            out: dict[str, Any] = {}
+            for m in e.iter():
+                if _tag(m) == "M" and m.get("K"):
+                    try:
+                        out[m.get("K", "")] = json.loads(m.text or "")
+                    except ValueError:
+                        out[m.get("K", "")] = m.text or ""
+            return out
+    return None
+
+
 def read_tiff_meta(tf: Any, index: int = 0) -> TiffMeta:
     """:class:`TiffMeta` of an open ``tifffile.TiffFile``'s series ``index``."""
     series = tf.series[index]
