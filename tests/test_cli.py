@@ -140,6 +140,28 @@ def test_a_skipped_output_made_otherwise_is_said(tmp_path, noisy_small, capsys):
     assert "the input is newer than it: skipped (--overwrite to redo)" in err
 
 
+def test_lazy_above_reads_a_tiff_page_by_page_with_the_same_result(tmp_path, noisy_small,
+                                                                   capsys, monkeypatch):
+    """There was no way to bound memory: TIFFs under 1 GiB were always read whole."""
+    import napari_fm2s.io as io
+
+    src = tmp_path / "movie.tif"
+    tifffile.imwrite(src, np.stack([noisy_small, noisy_small[::-1]]))
+    opened = []
+    real = io.open_image
+    monkeypatch.setattr("napari_fm2s.batch.open_image",
+                        lambda *a, **k: opened.append(real(*a, **k)) or opened[-1])
+    for name, extra in (("whole.tif", []), ("lazy.tif", ["--lazy-above", "1e-6"])):
+        assert _main(capsys, "denoise", str(src), "-o", str(tmp_path / name), *extra,
+                     *SMALL)[0] == 0
+    assert [o.lazy for o in opened] == [False, True]
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "lazy.tif"),
+                               tifffile.imread(tmp_path / "whole.tif"), atol=1e-3)
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "x.tif"),
+                    "--lazy-above", "0", *SMALL)
+    assert rc == 1 and "--lazy-above must be a positive size" in err
+
+
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
     from napari_fm2s.batch_plan import make_plan

@@ -16,6 +16,7 @@ from .batch_plan import Plan, make_plan, output_path
 from .hooks import DenoiseCancelled, user_message
 from .calibrate import is_auto
 from .eta import StepEta, format_eta
+from .io import LAZY_BYTES
 from .tiff_out import write_tiff_atomic
 from .model_io import check_model_path, load_model
 from .params import PARAMS, resolve_params
@@ -95,7 +96,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(preset=args.preset, mode=args.mode, axes=args.axes, offset=args.offset,
                     per_plane=args.per_plane, seed=args.seed, device=args.device,
                     overrides=overrides, model=model, save_model=args.save_model,
-                    threads=args.threads, spread=args.spread)
+                    threads=args.threads, spread=args.spread,
+                    lazy_bytes=_lazy_bytes(args.lazy_above))
+
+
+def _lazy_bytes(gib: float) -> int:
+    """``--lazy-above`` (GiB) in bytes; ValueError unless a positive number."""
+    if not gib > 0:
+        raise ValueError(f"--lazy-above must be a positive size in GiB, got {gib}")
+    return int(gib * 2**30)
 
 
 def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -230,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: $FM2S_THREADS, else the cores this process "
                         "may use; 1 is fastest on a busy machine)")
+    d.add_argument("--lazy-above", type=float, default=LAZY_BYTES / 2**30, metavar="GIB",
+                   help="read TIFFs larger than this (GiB) page by page instead of whole "
+                        "(zarr always is; default %(default)g): lower it to bound memory")
     d.add_argument("--save-model", default=None, metavar="PATH",
                    help="save the trained model (.fm2s.safetensors) to apply to other images")
     d.add_argument("--model", default=None, metavar="PATH",
