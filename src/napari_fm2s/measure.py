@@ -29,6 +29,10 @@ BINS = 12
 MIN_BIN_PIXELS = 100
 #: Fraction of each intensity bin (lowest smoothed gradient) counted as flat.
 FLAT_FRACTION = 0.25
+#: A curve of one bin, or fewer bins of fewer pixels, takes :func:`white_noise_line`'s
+#: slope: a line fitted to 2-3 bins came out flat on 4 of 10 64 px sCMOS planes (their
+#: guard: 1.6 dB below a Gaussian blur on average).
+MIN_SLOPE_BINS, MIN_SLOPE_PIXELS = 6, 128 * 128
 #: Noise whose lag-1 correlation reaches this (on average, or along one axis) is treated
 #: as correlated: coloured injection and the wide median window (as the WideField presets).
 CORR_ON = 0.25
@@ -165,14 +169,10 @@ STRUCTURE_EXCESS = 0.15
 
 
 def structure_excess(l1y: float, l1x: float, l2y: float, l2x: float) -> float:
-    """How much the residuals' lag-2 correlation exceeds that of noise, mean over axes.
-
-    Camera noise, white or correlated by the sensor, decorrelates within a pixel or two:
-    its median residuals correlate at lag 2 at most ~+0.05 (white; correlated noise: less,
-    down to -0.15).  Fine structure that slipped into the flat pixels (spots on a
-    low-noise image) is smooth over several pixels: lag 1 and lag 2 both positive.  The
-    excess is the lag-2 correlation minus noise's (table :func:`residual_response`) for
-    the measured lag 1, each axis read alone."""
+    """How much the residuals' lag-2 correlation exceeds noise's (table
+    :func:`residual_response`, for the measured lag 1), mean over the axes.  Camera noise
+    decorrelates within a pixel or two (median residuals' lag 2: at most ~+0.05, correlated
+    noise down to -0.15); fine structure in the flat pixels is smooth over several."""
     _, rr, _, rr2 = residual_response()
     return float(np.mean([l2y - np.interp(l1y, rr, rr2), l2x - np.interp(l1x, rr, rr2)]))
 
@@ -342,25 +342,25 @@ def estimate_noise(image: np.ndarray, curve: Optional[NoiseCurve] = None) -> Noi
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
     a, b = _fit_line(curve.level, v, w)
-    if curve.level.size == 1:  # no slope from one bin: white_noise_line's (>= 0), through it
-        a = white_noise_line(image)[0]
-        b -= a * float(curve.level[0])
+    few = curve.level.size < MIN_SLOPE_BINS and np.size(image) < MIN_SLOPE_PIXELS
+    if curve.level.size == 1 or few:  # Immerkaer's relative slope, through the bins' mean
+        ai, bi, _ = white_noise_line(image)
+        u0, v0 = float(np.average(curve.level, weights=w)), float(np.average(v, weights=w))
+        vi = ai * u0 + bi
+        a = v0 * ai / vi if vi > 0 else 0.0
+        b = v0 - a * u0
     return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)
 
 
 def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
-    """Noise of a (Y, X) or (k, Y, X) array too small for :func:`estimate_noise`'s curve
-    (same scale as the array): ``(a, b, floor)`` of ``var(u) = max(a u + b, floor)``.
-
-    Immerkaer's mask ``[[1, -2, 1], [-2, 4, -2], [1, -2, 1]]`` (Immerkaer 1996, "Fast
-    noise variance estimation") cancels flat and sloped intensities; its responses are
-    split into up to :data:`LINE_GROUPS` groups by the 3 x 3 mean intensity, each group's
-    noise std read from its median absolute response (``/ (0.6745 * 6)``: robust to the
-    curvature of spots), and a line fitted to the groups' variances (``floor``: the
-    darkest group's).  Windows that are constant or touch a clipped plateau (the maximum,
-    on two or more pixels; a clipped floor, :func:`~napari_fm2s.clipped.unclipped`, while
-    :data:`LINE_GROUP_PIXELS` others are left) are left out.  All zero when no window is
-    left."""
+    """Noise of a (Y, X) or (k, Y, X) array, small or textured (same scale as the array):
+    ``(a, b, floor)`` of ``var(u) = max(a u + b, floor)``.  Immerkaer's mask (Immerkaer
+    1996, "Fast noise variance estimation"; it cancels flat and sloped intensities), its
+    responses in up to :data:`LINE_GROUPS` groups by 3 x 3 mean intensity, each group's
+    std from its median absolute response (``/ (0.6745 * 6)``), a line fitted to their
+    variances (``floor``: the darkest group's).  Windows that are constant or touch a
+    clipped plateau (the maximum, on 2+ pixels; a clipped floor, while
+    :data:`LINE_GROUP_PIXELS` others are left) are left out.  All 0 when none is left."""
     x = np.asarray(image, np.float64)
     x = x.reshape((-1,) + x.shape[-2:])
     if min(x.shape[-2:]) < 3:
