@@ -9,7 +9,8 @@ import pytest
 import tifffile
 import zarr
 
-from napari_fm2s.io import open_image, write_zarr_atomic
+from napari_fm2s.io import open_image
+from napari_fm2s.zarr_out import write_zarr_atomic
 from napari_fm2s.tiff_out import write_tiff_atomic
 from napari_fm2s.metadata import provenance
 from napari_fm2s.presets import get_preset
@@ -188,6 +189,33 @@ def test_ome_zarr_keeps_axes_transforms_and_channels(tmp_path):
         ms["datasets"][0]["coordinateTransformations"]
     assert [c["label"] for c in attrs["omero"]["channels"]] == ["DAPI", "GFP"]
     assert attrs["napari-fm2s"]["preset"] == "confocal"
+
+
+def test_ome_zarr_pyramid_levels_are_remade_from_the_result(tmp_path):
+    """Only level 0 of a 2-level OME-Zarr came back (napari then reads the full level to
+    show a zoomed-out view)."""
+    v2 = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+    x = np.random.default_rng(6).random((2, 17, 16)).astype(np.float32)
+    src = tmp_path / "in.ome.zarr"
+    g = zarr.open_group(str(src), mode="w", **v2)
+    for i, a in enumerate((x, x[:, ::2, ::2])):
+        zarr.open_array(str(src), path=str(i), mode="w", shape=a.shape, chunks=a.shape,
+                        dtype=a.dtype, **v2)[:] = a
+    sets = [{"path": str(i), "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, 0.2 * 2 ** i, 0.2 * 2 ** i]}]} for i in range(2)]
+    g.attrs.update({"multiscales": [{"version": "0.4", "datasets": sets, "axes": [
+        {"name": n, "type": t} for n, t in (("c", "channel"), ("y", "space"),
+                                             ("x", "space"))]}]})
+    opened = open_image(src)
+    out = tmp_path / "out.ome.zarr"
+    write_zarr_atomic(out, opened.data, ome=opened.ome, zarr_format=opened.zarr_format)
+    oms = dict(zarr.open_group(str(out), mode="r").attrs)["multiscales"][0]
+    assert [d["coordinateTransformations"] for d in oms["datasets"]] == \
+        [d["coordinateTransformations"] for d in sets]
+    level1 = zarr.open_array(str(out), path="1", mode="r")[:]
+    assert level1.shape == (2, 8, 8)
+    np.testing.assert_allclose(level1, x[:, :16].reshape(2, 8, 2, 8, 2).mean(axis=(2, 4)),
+                               rtol=1e-6)
 
 
 def test_fm2s_denoise_keeps_imagej_calibration_and_records_the_run(tmp_path):

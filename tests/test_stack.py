@@ -18,7 +18,8 @@ from napari_fm2s import lazy as lazy_mod
 from napari_fm2s.batch import Settings, denoise_file
 from napari_fm2s.batch_plan import find_inputs, output_path
 from napari_fm2s.cli import main
-from napari_fm2s.io import open_image, write_zarr_atomic
+from napari_fm2s.io import open_image
+from napari_fm2s.zarr_out import write_zarr_atomic
 from napari_fm2s.tiff_out import write_tiff_atomic
 from napari_fm2s.samples import synthetic_cells
 from napari_fm2s.axes import check_axes, guess_axes, plane_view

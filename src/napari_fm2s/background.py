@@ -74,7 +74,7 @@ def realize(result: Any, fraction: float = 1 / 3) -> Any:
     import dask.array as da
     import zarr
 
-    from .io import write_zarr_atomic
+    from .zarr_out import write_zarr_atomic
 
     folder = Path(tempfile.mkdtemp(prefix="fm2s-result-"))
     try:

@@ -21,10 +21,11 @@ from .axes import GuessedAxes, check_axes, guess_axes
 from .batch_plan import Plan, spread_path
 from .hooks import DenoiseCancelled
 from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, open_image, read_provenance, \
-    remove_stale_parts, write_zarr_atomic
+    remove_stale_parts
 from .memory import log
 from .metadata import provenance, without_display_ranges
 from .tiff_out import Series, write_tiff_series_atomic
+from .zarr_out import write_zarr_atomic
 
 #: X and Y swapped: a TIFF written in the input's layout calls its rows Y.
 _SWAP_YX = str.maketrans("XY", "YX")

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -302,75 +301,3 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFB
 def _write_error(path: Path, e: OSError) -> ValueError:
     why = e.strerror or str(e)
     return ValueError(f"cannot write {path}: {why}; nothing was written")
-
-
-def _zarr_kwargs(fmt: Optional[int]) -> dict:
-    import zarr
-
-    major = int(zarr.__version__.split(".")[0])
-    return {"zarr_format": fmt} if major >= 3 and fmt else {}
-
-
-def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = None,
-                      zarr_format: Optional[int] = None, name: str = "",
-                      scheduler: Any = None,
-                      progress: Optional[Callable[[int, int], None]] = None, *,
-                      description: Optional[dict] = None) -> Path:
-    """Write ``data`` (numpy or dask) to a zarr folder ``path``, whole or not at all.
-
-    With ``ome`` (from :func:`open_image` of an OME-Zarr input) the output is an OME-Zarr
-    group of the same format, axes, coordinate transformations and ``omero`` channel
-    metadata, holding one resolution level, ``0``; otherwise a plain zarr array.
-    ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
-    is stored slab by slab along the first axis (each slab's chunks in parallel with
-    ``scheduler``); ``progress(slabs_done, slabs)`` follows.
-    """
-    import dask.array as da
-    import zarr
-
-    path = Path(path)
-    shape = tuple(int(s) for s in data.shape)
-    if isinstance(data, np.ndarray):
-        chunks = tuple([1] * (len(shape) - 2) + [min(s, 1024) for s in shape[-2:]])
-        data = da.from_array(data, chunks=chunks)
-    chunks = tuple(int(c) for c in data.chunksize)
-    data = data.rechunk(chunks)
-    kw = _zarr_kwargs(zarr_format)
-    with atomic_output(path, directory=True) as tmp:
-        if ome is not None:
-            group = zarr.open_group(str(tmp), mode="w", **kw)
-            ms = dict(ome["multiscale"])
-            level0 = dict(ms["datasets"][0], path="0")
-            ms.update(datasets=[level0], name=name or ms.get("name", ""))
-            ms.pop("type", None)  # the downsampling method no longer applies
-            attrs = {**dict(ome.get("attrs", {})), "multiscales": [ms]}  # omero kept
-            if ome.get("root"):
-                attrs = {ome["root"]: attrs}
-            if description:
-                attrs["napari-fm2s"] = description
-            group.attrs.update(attrs)
-            target = zarr.open_array(store=str(tmp), path="0", mode="w", shape=shape,
-                                     chunks=chunks, dtype=data.dtype, **kw)
-        else:
-            target = zarr.open_array(store=str(tmp), mode="w", shape=shape, chunks=chunks,
-                                     dtype=data.dtype, **kw)
-            if description:
-                target.attrs["napari-fm2s"] = description
-        bounds = np.cumsum((0,) + data.chunks[0]) if data.ndim else [0, 0]
-        n = len(bounds) - 1
-        # our own thread pool: on an interrupt its running chunks end before the
-        # temporary folder is removed (they wrote chunks into it after the removal)
-        pool = ThreadPoolExecutor(os.cpu_count() or 1) if scheduler in (None, "threads") \
-            else None
-        try:
-            for i in range(n):
-                a, b = int(bounds[i]), int(bounds[i + 1])
-                region = (slice(a, b),) + (slice(None),) * (data.ndim - 1)
-                da.store(data[a:b], target, regions=region, lock=False, scheduler=scheduler,
-                         **({"pool": pool} if pool is not None else {}))
-                if progress is not None:
-                    progress(i + 1, n)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-    return path
