@@ -99,6 +99,13 @@ def test_bad_input_errors(image, match):
         denoise(image, **FAST, **({"filter_size": 7, "axes": "YX"} if "7x7" in match else {}))
 
 
+def test_a_line_is_refused_with_a_saved_model_too():
+    kept = []
+    denoise(np.random.default_rng(0).random((32, 32)), save_model=kept.append, **FAST)
+    with pytest.raises(ValueError, match="is a line"):
+        denoise(np.random.default_rng(0).random((2, 200)), axes="YX", model=kept[0])
+
+
 @pytest.mark.parametrize("filter_size", [1, 3])
 def test_a_line_is_refused_whatever_the_filter(filter_size):
     """A 1 x 1024 line scan with filter_size 1 (as the window message once advised) came

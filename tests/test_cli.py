@@ -162,6 +162,39 @@ def test_lazy_above_reads_a_tiff_page_by_page_with_the_same_result(tmp_path, noi
     assert rc == 1 and "--lazy-above must be a positive size" in err
 
 
+def test_a_thumbnail_series_is_left_out(tmp_path, noisy_small, capsys):
+    """A TIFF with a reduced-resolution page (a thumbnail) was refused whole: its 3x3 RGB
+    series was taken for a second image."""
+    src = tmp_path / "thumb.tif"
+    with tifffile.TiffWriter(src) as tw:
+        tw.write(noisy_small)
+        tw.write(np.zeros((3, 3, 3), np.uint8), photometric="rgb", subfiletype=1)
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "o.tif"), *SMALL)
+    assert rc == 0, err
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        assert len(tf.series) == 1 and tf.series[0].shape == noisy_small.shape
+
+
+def test_skip_warnings_know_aliases_offsets_and_spreads(tmp_path, noisy_small, capsys):
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, noisy_small)
+    out = str(tmp_path / "o.tif")
+    assert _main(capsys, "denoise", str(src), "-o", out, "--preset", "confocal", *SMALL)[0] == 0
+    err = _main(capsys, "denoise", str(src), "-o", out, "--preset", "Confocal-avg1", *SMALL)[1]
+    assert "warning" not in err  # the same preset by its alias
+    err = _main(capsys, "denoise", str(src), "-o", out, "--preset", "confocal", "--offset",
+                "3", "--spread", *SMALL)[1]
+    assert "made with offset None (now 3.0)" in err and "no spread file beside it" in err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_lazy_above_must_be_a_finite_size(tmp_path, noisy_small, capsys, value):
+    tifffile.imwrite(tmp_path / "a.tif", noisy_small)
+    rc, err = _main(capsys, "denoise", str(tmp_path / "a.tif"), "-o", str(tmp_path / "o.tif"),
+                    "--lazy-above", value, *SMALL)
+    assert rc == 1 and "--lazy-above must be a positive size" in err
+
+
 def test_same_name_in_one_folder_is_refused_not_overwritten(tmp_path):
     """a.tif and a.png in one folder would both be a_fm2s.tif: the second is refused by name."""
     from napari_fm2s.batch_plan import make_plan

@@ -1,9 +1,10 @@
 """Batch denoising of files: inputs from folders and globs, resumable, atomic outputs.
 
-:func:`~napari_fm2s.batch_plan.make_plan` resolves the inputs and outputs once.  One file is one job (:func:`denoise_file`): open (lazily when large
-or zarr), denoise with :func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary
-name, rename.  An output that exists is complete, so a batch is resumed by running it
-again (existing outputs are skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
+:func:`~napari_fm2s.batch_plan.make_plan` resolves the inputs and outputs once.  One file
+is one job (:func:`denoise_file`): open (lazily when large or zarr), denoise with
+:func:`napari_fm2s.denoise`, write TIFF or zarr under a temporary name, rename.  An output
+that exists is complete, so a batch is resumed by running it again (existing outputs are
+skipped unless ``overwrite``).  :func:`run_batch` runs jobs here, or on a Dask distributed
 cluster: each TIFF / PNG job as one task on a worker, each zarr job trained here with its
 inference chunks computed by the cluster's workers (which must see the same file system).
 """
@@ -17,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import numpy as np
+
 from .axes import GuessedAxes, check_axes, guess_axes
+from .calibrate import is_auto
 from .batch_plan import Plan, spread_path
 from .hooks import DenoiseCancelled
-from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, open_image, read_provenance, \
-    remove_stale_parts
+from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, main_series, open_image, \
+    read_provenance, remove_stale_parts
 from .memory import log
 from .metadata import provenance, without_display_ranges
+from .presets import get_preset
 from .tiff_out import Series, write_tiff_series_atomic
 from .zarr_out import write_zarr_atomic
 
@@ -56,7 +61,7 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                  scheduler: Any = "threads") -> None:
     """Open ``src``, denoise it, write ``dst`` whole (atomically) or not at all.
 
-    Paths are checked by :func:`make_plan`.  ``scheduler`` computes the chunks of lazy
+    Paths are checked by :func:`~napari_fm2s.batch_plan.make_plan`.  ``scheduler`` computes the chunks of lazy
     (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.  A TIFF
     of several series (an OME-TIFF's stage positions) has each denoised on its own and
     written as a series of ``dst`` (a TIFF), in order.
@@ -109,7 +114,7 @@ def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
                      device=settings.device, progress=progress, scheduler=scheduler,
                      model=settings.model, save_model=settings.save_model,
                      on_params=lambda p, mode: made.update(
-                         provenance(p, mode, source=src.name)),
+                         provenance(p, mode, source=src.name, offset=settings.offset)),
                      threads=settings.threads, return_spread=settings.spread,
                      **settings.overrides)
     return result, str(axes), made
@@ -127,7 +132,8 @@ def _series(data: Any, axes: str, opened: Any, desc: dict, what: Optional[str]) 
 
 def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progress: Any,
                     write_progress: Any, scheduler: Any) -> None:
-    """:func:`denoise_file` for a TIFF of ``count`` series."""
+    """:func:`denoise_file` for a TIFF of ``count`` series: one series held at a time, or,
+    with a spread, every series' result until the spread's file is written."""
     if dst.suffix.lower() == ZARR_SUFFIX:
         raise ValueError(f"{src.name} holds {count} series (e.g. stage positions): write "
                          "them to a TIFF (-o NAME.ome.tif), one series each")
@@ -143,34 +149,45 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
             try:
                 name = opened.meta.name if opened.meta and opened.meta.name else ""
                 log.info("series %d of %d%s", i + 1, count, f" ({name})" if name else "")
-                result, axes, made = _denoise_opened(opened, src, settings, progress,
-                                                     scheduler)
+                try:
+                    result, axes, made = _denoise_opened(opened, src, settings, progress,
+                                                         scheduler)
+                except ValueError as e:  # which series, and nothing is written
+                    raise ValueError(f"series {i + 1} of {count}{f' ({name})' if name else ''}"
+                                     f": {e}; nothing was written for the file") from e
                 made["series"] = i
                 if not spread:
                     yield _series(result, axes, opened, made, None)
                     continue
-                kept.append(opened)
+                kept.append(opened)  # closed with the others at the end
                 done.append(_series(result[0], axes, opened, made, None))
                 yield _series(result[1], axes, opened, {**made, "content": SPREAD}, SPREAD)
             finally:
-                if not spread:
+                if not spread or all(o is not opened for o in kept):
                     opened.close()
 
+    total = _float32_bytes(src)
     try:
         if settings.spread:
             write_tiff_series_atomic(spread_path(dst), each(True), count, scheduler,
-                                     write_progress)
+                                     write_progress, total)
         write_tiff_series_atomic(dst, done if settings.spread else each(False), count,
-                                 scheduler, write_progress)
+                                 scheduler, write_progress, total)
     finally:
         for opened in kept:
             opened.close()
 
 
-def _unwritable(folders: set[Path]) -> dict[Path, ValueError]:
-    """The output folders a file cannot be created in, each with the reason."""
+def _unwritable(folders: set[Path], make: bool) -> dict[Path, ValueError]:
+    """The output folders a file cannot be created in, each with the reason; ``make``: a
+    batch's folders are made first (one file's -o folder must exist)."""
     out = {}
     for folder in folders:
+        try:  # a pattern's matches keep their sub-folders (make_plan)
+            if make:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # said below
         if not folder.is_dir():  # as atomic_output says it
             what = "is a file, not a folder" if folder.exists() else "does not exist"
             out[folder] = ValueError(f"output folder {folder} {what}")
@@ -209,12 +226,33 @@ def differs(src: Path, dst: Path, settings: Settings) -> str:
     made = read_provenance(dst)
     if made is None or settings.model is not None:
         return ""
-    wanted = {"preset": str(settings.preset).lower(), "mode": settings.mode,
-              "seed": settings.seed}
+    preset = "auto" if is_auto(settings.preset) else get_preset(settings.preset).name
+    wanted = {"preset": preset, "mode": settings.mode, "seed": settings.seed,
+              "offset": settings.offset}
     had = {**made.get("parameters", {}), **made}
     diff = [f"{k} {had.get(k)} (now {v})" for k, v in {**wanted, **settings.overrides}.items()
-            if v is not None and k in had and str(had[k]).lower() != str(v).lower()]
-    return f"made with {', '.join(diff)}" if diff else ""
+            if v is not None and k in had and not _same(had[k], v)]
+    said = [f"made with {', '.join(diff)}"] if diff else []
+    if settings.spread and not spread_path(dst).exists():
+        said.append("no spread file beside it (now --spread)")
+    return "; ".join(said)
+
+
+def _float32_bytes(src: Path) -> int:
+    """The size of a TIFF's (main) series as float32 results."""
+    import tifffile
+
+    with tifffile.TiffFile(src) as tf:
+        return sum(int(np.prod(tf.series[i].shape, dtype=np.int64)) * 4
+                   for i in main_series(tf))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Recorded and asked values alike: as numbers where both are, else as text."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a).lower() == str(b).lower()
 
 
 def connect(address: str) -> Any:
@@ -243,8 +281,6 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
     total = plan.total
     if plan.folder is not None:
         plan.folder.mkdir(parents=True, exist_ok=True)
-        for _, dst in plan.jobs:  # a pattern's matches keep their sub-folders (make_plan)
-            dst.parent.mkdir(parents=True, exist_ok=True)
 
     def finish(o: Outcome) -> None:
         outcomes.append(o)
@@ -253,7 +289,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
 
     for src, dst in plan.done:
         finish(Outcome(src, dst, "skipped", note=differs(src, dst, settings)))
-    refused = _unwritable({dst.parent for _, dst in plan.jobs})
+    refused = _unwritable({dst.parent for _, dst in plan.jobs}, plan.folder is not None)
     for src, dst in plan.jobs:  # before any work: not after denoising each file
         if dst.parent in refused:
             finish(Outcome(src, dst, "failed", 0.0, refused[dst.parent]))

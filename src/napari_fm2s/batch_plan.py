@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -112,7 +113,7 @@ def output_path(src: Path, output: Path, several: bool) -> Path:
 
 
 def _output_path(src: Path, output: Path, several: bool) -> Path:
-    if several or output.is_dir() and not is_zarr(output) or str(output).endswith(("/", "\\")):
+    if several or output.is_dir() and not is_zarr(output):
         if is_zarr(src):
             name = src.name[:-len(ZARR_SUFFIX)] if src.name.lower().endswith(ZARR_SUFFIX) \
                 else src.name
@@ -147,13 +148,14 @@ class Plan:
 def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False) -> Plan:
     """Resolve inputs (files, folders, globs) and their outputs, once, before any work.
 
-    Several inputs (or a folder or glob) write into the folder ``output``
-    (:func:`run_batch` creates it).
+    Several inputs (or a folder or glob, or ``output`` ending in "/") write into the
+    folder ``output`` (:func:`~napari_fm2s.batch.run_batch` creates it).
     """
     roots = _found(inputs)
     paths = list(roots)
+    named_folder = str(output).endswith(("/", os.sep))  # -o newdir/: a folder, made
     output = Path(output)
-    several = len(paths) > 1 or any(  # a folder or a glob always writes into a folder
+    several = named_folder or len(paths) > 1 or any(  # a folder or a glob: into a folder
         (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
         for s in inputs)
     if several and not output.is_dir() and output.suffix.lower() in TIFF_SUFFIXES:
@@ -173,7 +175,8 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
             plan.refused.append((p, ValueError(
                 f"its output {dst} would also be {first[_key(dst)]}'s (the same name): "
                 "rename one, denoise it on its own with its own -o, or give such files as "
-                "a pattern whose matches keep their folders (e.g. 'DIR/*/NAME.tif')")))
+                "a pattern whose matches keep their folders, in quotes so that the shell "
+                "passes it as it is (e.g. 'DIR/*/NAME.tif')")))
             continue
         first[_key(dst)] = p
         (plan.done if dst.exists() and not overwrite else plan.jobs).append((p, dst))
@@ -190,5 +193,6 @@ def _below(p: Path, root: Path) -> Path:
 
 def _key(dst: Path) -> str:
     """An output path as the file system may compare it (case-insensitive on macOS and
-    Windows: two names differing in case only are taken as one)."""
-    return os.path.normcase(os.path.abspath(dst)).casefold()
+    Windows: two names differing in case only are taken as one there)."""
+    key = os.path.normcase(os.path.abspath(dst))
+    return key.casefold() if sys.platform in ("darwin", "win32") else key

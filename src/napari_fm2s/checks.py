@@ -55,10 +55,11 @@ def as_array(image: Any) -> np.ndarray:
 def check_finite(finite: bool, where: str = "") -> None:
     """ValueError when the data (``where``: e.g. " (channel C=1)") has NaN or inf."""
     if not finite:
-        raise ValueError(f"image{where} contains NaN or infinite values: replace the "
-                         "infinite ones before denoising (NaN pixels are taken as missing "
-                         "in an image held in memory; a lazy (zarr or large TIFF) one must "
-                         "not have them: replace them, e.g. np.nan_to_num)")
+        raise ValueError(f"image{where} contains NaN or infinite values: replace infinite "
+                         "ones before denoising; NaN pixels are taken as missing in an image "
+                         "read whole, not in a lazy one (zarr, or a TIFF over --lazy-above: "
+                         "raise it above the file's size, or load the array; setting NaN to "
+                         "0 darkens the pixels beside them)")
 
 
 def check_values(lo: Any, hi: Any, finite: bool, dtype: Any, where: str = "") -> None:

@@ -102,7 +102,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _lazy_bytes(gib: float) -> int:
     """``--lazy-above`` (GiB) in bytes; ValueError unless a positive number."""
-    if not gib > 0:
+    if not 0 < gib < 2**30:  # also NaN and inf
         raise ValueError(f"--lazy-above must be a positive size in GiB, got {gib}")
     return int(gib * 2**30)
 

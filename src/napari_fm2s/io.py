@@ -1,7 +1,8 @@
-"""Read TIFF / PNG / zarr images (large ones lazily) and write TIFF or zarr atomically.
-
-Every writer writes to a hidden temporary name (``.NAME.*.part``) in the output's folder
-and renames it to ``NAME`` only once complete, so an output is whole or absent.
+"""Read TIFF / PNG / zarr images (large ones lazily, a TIFF's image series one by one) and
+what an output of this tool records (:func:`read_provenance`); the atomic output every
+writer uses (:func:`atomic_output`: a hidden temporary name, ``.NAME.*.part``, in the
+output's folder, renamed to ``NAME`` only once complete, so an output is whole or absent;
+the writers: :mod:`napari_fm2s.tiff_out`, :mod:`napari_fm2s.zarr_out`).  No napari or Qt.
 """
 
 from __future__ import annotations
@@ -139,6 +140,18 @@ def _open_zarr(path: Path) -> Opened:
                   zarr_format=fmt)
 
 
+def main_series(tf: Any) -> list[int]:
+    """The series of an open ``tifffile.TiffFile`` that are images, not reduced-resolution
+    copies (thumbnails, previews: TIFF subfile type 1); all of them when none is left."""
+    main = [i for i, s in enumerate(tf.series)
+            if not getattr(getattr(s, "keyframe", None), "is_reduced", False)]
+    if len(main) < len(tf.series) and main:
+        logging.getLogger("napari_fm2s").info(
+            "series: %d reduced-resolution series (thumbnails) left out",
+                 len(tf.series) - len(main))
+    return main or list(range(len(tf.series)))
+
+
 def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: int = 0
                ) -> Opened:
     """Open a TIFF (its ``series``-th series), PNG or zarr / OME-Zarr image; ValueError if
@@ -147,7 +160,7 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
     zarr is always lazy (dask); a TIFF whose data exceeds ``lazy_bytes`` is opened lazily
     too (page-wise, through tifffile's zarr store); anything else is read into memory.
     Axis names from the metadata go to :attr:`Opened.labels`, a TIFF's ImageJ / OME
-    metadata and calibration to :attr:`Opened.meta` (pass it to :func:`write_tiff_atomic`).
+    metadata and calibration to :attr:`Opened.meta` (pass it to :func:`~napari_fm2s.tiff_out.write_tiff_atomic`).
     Call ``close()`` when done.
     """
     path = Path(path)
@@ -164,7 +177,8 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
 
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
-            count = len(tf.series)
+            main = main_series(tf)
+            count, series = len(main), main[series]
             one = tf.series[series]
             labels, nbytes = list(one.axes), int(one.nbytes)
             meta = read_tiff_meta(tf, series)

@@ -194,8 +194,13 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
     text = json.dumps(description) if description else ""
     rgb = photometric != "minisblack"
     kw: dict[str, Any] = {"photometric": "rgb" if rgb else "minisblack"}
-    if meta is not None and meta.compression:
-        kw["compression"] = meta.compression
+    if meta is not None and meta.compression:  # float data: LZW / PackBits grow it
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+        lossless = "zlib" if floating and meta.compression in ("lzw", "packbits") \
+            else meta.compression
+        kw["compression"] = lossless
+        if floating:
+            kw["predictor"] = True  # floating-point predictor
     if photometric == "rgb-planar":
         kw["planarconfig"] = "separate"
     if meta is not None and meta.resolution:

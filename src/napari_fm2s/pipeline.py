@@ -307,8 +307,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     layout = Layout(ax, tuple(int(s) for s in arr.shape))
     h, w = layout.plane
     check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
-    if model is None:
-        check_plane_size(h, w, p.filter_size, ax)
+    check_plane_size(h, w, p.filter_size if model is None else 1, ax)  # a model: no median
     missing = missing_pixels(arr, lazy)  # NaN: filled for denoising, NaN in the result
     if missing is not None:
         arr = fill_missing(arr, missing, ax.index("Y"), ax.index("X"))

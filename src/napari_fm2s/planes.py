@@ -66,7 +66,7 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
             acted.append(shares)
     if acted:
         med, blur, back = np.mean(acted, axis=0)
-        lead = not chunked or (not any(first) and origin == (0, 0))  # one line per run
+        lead = not chunked or (not any(first) and origin == (0, 0) and not spread)  # once
         (log.info if lead else log.debug)(
             "do-no-harm guard%s: acted on %d of %d plane(s)%s: %.0f %% blended toward a "
             "%dx%d median and %.0f %% toward a Gaussian blur (where their estimated error "

@@ -60,11 +60,13 @@ def write_tiff_atomic(path: str | os.PathLike, data: Any, axes: Optional[str] = 
 
 def write_tiff_series_atomic(path: str | os.PathLike, series: Iterable[Series], count: int,
                              scheduler: Any = None,
-                             progress: Optional[Callable[[int, int], None]] = None) -> Path:
+                             progress: Optional[Callable[[int, int], None]] = None,
+                             total_bytes: Optional[int] = None) -> Path:
     """Write ``count`` series, each as :func:`write_tiff_atomic` writes one, into one TIFF
     (OME-TIFF when the first is): ``series`` may be a generator that computes each when
     it is reached, so only one is held at a time.  ``progress`` counts pages over all
-    series (as far as they are known).  Whole or not at all."""
+    series (as far as they are known).  ``total_bytes``: all series' size, for the choice
+    of BigTIFF (default: the first one's times ``count``).  Whole or not at all."""
     import tifffile
 
     path = Path(path)
@@ -77,7 +79,8 @@ def write_tiff_series_atomic(path: str | os.PathLike, series: Iterable[Series], 
                 nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
                 kind = {k: bool(options.pop(k, False)) for k in ("ome", "imagej")}
                 if writer is None:
-                    big = nbytes * count > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
+                    total = nbytes * count if total_bytes is None else total_bytes
+                    big = total > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
                     writer = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
                 n = int(np.prod(lead, dtype=np.int64))
 

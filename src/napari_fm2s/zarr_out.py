@@ -7,7 +7,6 @@ napari or Qt here.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -15,6 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .io import atomic_output
+from .threads import usable_cores
 
 
 def _zarr_kwargs(fmt: Optional[int]) -> dict:
@@ -57,6 +57,8 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
             group = zarr.open_group(str(tmp), mode="w", **kw)
             ms = dict(ome["multiscale"])
             levels = pyramid_factors(ms["datasets"], data.ndim)
+            levels = levels[:next((i for i, f in enumerate(levels)  # none under one pixel
+                                   if any(n // v == 0 for n, v in zip(shape, f))), len(levels))]
             sets = [dict(d, path=str(i)) for i, d in enumerate(ms["datasets"][:1 + len(levels)])]
             ms.update(datasets=sets, name=name or ms.get("name", ""))
             ms.pop("type", None)  # the input's downsampling method: ours is a block mean
@@ -79,7 +81,7 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
         n = len(bounds) - 1
         # our own thread pool: on an interrupt its running chunks end before the
         # temporary folder is removed (they wrote chunks into it after the removal)
-        pool = ThreadPoolExecutor(os.cpu_count() or 1) if scheduler in (None, "threads") \
+        pool = ThreadPoolExecutor(usable_cores()) if scheduler in (None, "threads") \
             else None
         try:
             for i in range(n):
