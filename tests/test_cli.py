@@ -185,6 +185,11 @@ def test_skip_warnings_know_aliases_offsets_and_spreads(tmp_path, noisy_small, c
     err = _main(capsys, "denoise", str(src), "-o", out, "--preset", "confocal", "--offset",
                 "3", "--spread", *SMALL)[1]
     assert "made with offset None (now 3.0)" in err and "no spread file beside it" in err
+    assert _main(capsys, "denoise", str(src), "-o", out, "--spread", "--overwrite",
+                 *SMALL)[0] == 0
+    assert (tmp_path / "o.spread.tif").exists()
+    assert _main(capsys, "denoise", str(src), "-o", out, "--overwrite", *SMALL)[0] == 0
+    assert not (tmp_path / "o.spread.tif").exists()  # it described the replaced result
 
 
 @pytest.mark.parametrize("value", ["inf", "nan"])
@@ -312,7 +317,7 @@ def test_help_shows_each_parameter_with_its_default(capsys):
     with pytest.raises(SystemExit):
         main(["denoise", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "--k-g FLOAT" in out and "(default 200)" in out and "--fast-steps INT" in out
+    assert "--k-g FLOAT" in out and "(--preset confocal: 200)" in out and "--fast-steps INT" in out
     assert "Paper mode: noise-injected training samples" in out and "odd" in out
 
 

@@ -39,7 +39,7 @@ def test_cli_has_a_flag_with_help_for_every_row():
     for row in PARAMS:
         act = flags[row.flag]
         assert act.dest == row.name and act.type is row.kind
-        assert row.help in act.help and "default" in act.help
+        assert row.help in act.help and "(--preset confocal: " in act.help
     args = parser.parse_args(["denoise", "x.tif", "-o", "y.tif", "--fast-steps", "5",
                               "--seed", "9"])
     assert args.fast_steps == 5 and args.seed == 9

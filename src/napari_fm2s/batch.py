@@ -87,8 +87,19 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
             else:
                 write_tiff_series_atomic(path, [_series(data, axes, opened, desc, what)], 1,
                                          scheduler, write_progress)
+        if not settings.spread:
+            _drop_stale_spread(dst)
     finally:
         opened.close()
+
+
+def _drop_stale_spread(dst: Path) -> None:
+    """Remove the spread file of a result this run replaced (``--overwrite`` without
+    ``--spread``: it no longer describes the result beside it)."""
+    old = spread_path(dst)
+    if old.exists() and (read_provenance(old) or {}).get("content") == SPREAD:
+        old.unlink()
+        log.info("outputs: removed %s, the spread of the result this run replaced", old)
 
 
 #: What a spread file holds (recorded in it).
@@ -173,6 +184,8 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
                                      write_progress, total)
         write_tiff_series_atomic(dst, done if settings.spread else each(False), count,
                                  scheduler, write_progress, total)
+        if not settings.spread:
+            _drop_stale_spread(dst)
     finally:
         for opened in kept:
             opened.close()

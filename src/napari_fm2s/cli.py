@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "none; auto estimates the offset and reports it, but leaves it in "
                         "the image)")
     d.add_argument("--mode", default=None, choices=MODES,
-                   help=f"training schedule (default: {MODES[0]}; fast for stacks if available)")
+                   help=f"training schedule: fast (ours, seconds) or paper (the authors', "
+                        f"minutes; default: {MODES[0]})")
     d.add_argument("--axes", default=None,
                    help="axes of the inputs, e.g. TYX, ZCYX, YXS (RGB); default: from the "
                         "file's metadata, else the last two axes are YX (see README)")
@@ -234,8 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overwrite", action="store_true",
                    help="redo outputs that already exist (default: skip them)")
     d.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask distributed scheduler (e.g. tcp://host:8786) to run on")
-    d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"])
+                   help="Dask distributed scheduler (e.g. tcp://host:8786) to run on "
+                        "(needs: pip install 'napari-fm2s[distributed]')")
+    d.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"],
+                   help="where to train and run the network (default: a GPU if torch "
+                        "has one, else the CPU)")
     d.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: $FM2S_THREADS, else the cores this process "
                         "may use; 1 is fastest on a busy machine)")
@@ -263,14 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_param_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per row of the parameter table, with its bounds and an example default."""
     group = parser.add_argument_group(
-        "training parameters", f"Each defaults to the preset's value (shown for "
-        f"--preset {_HELP_PRESET}); 'fm2s presets' lists every preset's.")
+        "training parameters", f"Each defaults to what auto calibrates (the default "
+        f"preset) or to the preset's value (shown for --preset {_HELP_PRESET}); "
+        f"'fm2s presets' lists every preset's.")
     example = get_preset(_HELP_PRESET)
     for row in PARAMS:
         group.add_argument(row.flag, dest=row.name, type=row.kind, default=None,
                            metavar=row.kind.__name__.upper(),
-                           help=f"{row.help}; {row.bounds_text()} (default "
-                                f"{getattr(example, row.name)})".replace("%", "%%"))
+                           help=f"{row.help}; {row.bounds_text()} (--preset "
+                                f"{_HELP_PRESET}: {getattr(example, row.name)})"
+                           .replace("%", "%%"))
 
 
 def _sigterm(signum: int, frame: object) -> None:

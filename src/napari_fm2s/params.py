@@ -94,7 +94,8 @@ PARAMS: tuple[Param, ...] = (
           "Median window of the pre-denoised target the network learns (odd, pixels)",
           odd=True, step=2),
     Param("channels", int, 1, 64, "Channels",
-          "Channel amplification: copies of the image the network sees"),
+          "Channel amplification: copies of the image the network sees (not the "
+          "image's channels)"),
     Param("fast_steps", int, 1, 100_000, "Training steps",
           "Fast mode: training steps, each on a fresh batch of noisy crops",
           modes=("fast",), step=100),
