@@ -65,6 +65,24 @@ def test_quota_of_the_own_cgroup_or_a_parent_tightest_wins(tmp_path: Path,
     assert usable_cores(root, proc) == 2
 
 
+def test_memory_limit_of_the_own_cgroup_is_read(tmp_path: Path) -> None:
+    """The v1 memory limit was read at the root only; a job's limit sits on its own cgroup
+    (here the process is in memory:/x, as the fake /proc/self/cgroup says)."""
+    from napari_fm2s.memory import _cgroup_available
+
+    gib = 1 << 30
+    root, proc = cgroup(tmp_path, own="/a", files={
+        "memory/memory.limit_in_bytes": str(1 << 62), "memory/memory.usage_in_bytes": "0",
+        "memory/x/memory.limit_in_bytes": str(2 * gib),
+        "memory/x/memory.usage_in_bytes": str(gib // 2)})
+    assert _cgroup_available(root, proc) == 3 * gib // 2
+    (tmp_path / "v2").mkdir()
+    root2, proc2 = cgroup(tmp_path / "v2", own="/a", files={  # v2: its own cgroup
+        "a/memory.max": str(gib), "a/memory.current": "0", "memory.max": "max",
+        "memory.current": "0"})
+    assert _cgroup_available(root2, proc2) == gib
+
+
 def test_affinity_caps_the_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
     root, proc = cgroup(tmp_path)

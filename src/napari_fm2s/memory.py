@@ -20,6 +20,8 @@ from typing import Callable, Optional, TypeVar
 
 import torch
 
+from .threads import CGROUP, own_cgroup_dirs
+
 log = logging.getLogger("napari_fm2s")
 
 T = TypeVar("T")
@@ -44,20 +46,23 @@ def _meminfo_available(path: str = "/proc/meminfo") -> Optional[int]:
     return None
 
 
-def _cgroup_available() -> Optional[int]:
-    """Room left under a cgroup v2 / v1 memory limit, if one is set."""
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit == "max" or not limit.isdigit() or int(limit) >= 1 << 60:
-            return None
-        return max(0, int(limit) - usage)
-    return None
+def _cgroup_available(root: Path = CGROUP, proc_cgroup: Path = Path("/proc/self/cgroup")
+                      ) -> Optional[int]:
+    """Room left under this process's cgroup memory limits (v2, or v1's memory controller),
+    the tightest on the way up from its own cgroup (a SLURM job's sits below the root)."""
+    rooms = []
+    for ctrl, limit_name, usage_name in (("", "memory.max", "memory.current"),
+                                         ("memory", "memory.limit_in_bytes",
+                                          "memory.usage_in_bytes")):
+        for d in own_cgroup_dirs(root, proc_cgroup, ctrl):
+            try:
+                limit = (d / limit_name).read_text().strip()
+                usage = int((d / usage_name).read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if limit.isdigit() and int(limit) < 1 << 60:
+                rooms.append(max(0, int(limit) - usage))
+    return min(rooms) if rooms else None
 
 
 def available_memory() -> Optional[int]:

@@ -36,7 +36,7 @@ def _affinity_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _own_cgroup_dirs(root: Path, proc_cgroup: Path, controller: str) -> list[Path]:
+def own_cgroup_dirs(root: Path, proc_cgroup: Path, controller: str) -> list[Path]:
     """This process's cgroup folder and its parents up to ``root`` (the quota may sit on any)."""
     rel = "/"
     try:
@@ -63,14 +63,14 @@ def cgroup_cpu_limit(root: Path = CGROUP,
                      proc_cgroup: Path = Path("/proc/self/cgroup")) -> Optional[float]:
     """CPUs allowed by a cgroup quota (e.g. 1.5), the tightest on the way up; ``None``: none."""
     limits = []
-    for d in _own_cgroup_dirs(root, proc_cgroup, ""):  # v2: "max 100000" or "150000 100000"
+    for d in own_cgroup_dirs(root, proc_cgroup, ""):  # v2: "max 100000" or "150000 100000"
         text = _read(d / "cpu.max")
         if text:
             quota, _, period = text.partition(" ")
             if quota.isdigit() and period.strip().isdigit() and int(period) > 0:
                 limits.append(int(quota) / int(period))
     for ctrl in ("cpu", "cpu,cpuacct"):  # v1: quota -1 means none
-        for d in _own_cgroup_dirs(root, proc_cgroup, ctrl):
+        for d in own_cgroup_dirs(root, proc_cgroup, ctrl):
             quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
             try:
                 q, per = int(quota or "-1"), int(period or "0")
