@@ -68,7 +68,11 @@ def test_errors_are_returned_with_a_message():
 def test_user_message():
     assert user_message(ValueError("k_p must be > 0")) == "k_p must be > 0"
     assert user_message(MemoryError()).startswith("out of memory")
-    assert user_message(RuntimeError("CUDA out of memory. Tried ...")).startswith("out of memory")
+    gpu = user_message(RuntimeError("CUDA out of memory. Tried ..."))
+    assert gpu.startswith("out of memory") and "CPU device" in gpu
+    assert "CPU device" not in user_message(MemoryError())  # it is on the CPU already
+    thread = user_message(RuntimeError("can't start new thread"))  # under ulimit -v
+    assert "could not start another thread" in thread and "--threads 1" in thread
     assert user_message(KeyError("x")) == "KeyError: 'x'"
 
 

@@ -40,9 +40,14 @@ def user_message(e: BaseException) -> str:
     low = text.lower()
     if isinstance(e, MemoryError) and isinstance(e, ValueError):  # our own, with advice
         return text
+    if "can't start new thread" in low or "thread creation failed" in low:
+        return ("could not start another thread (a memory or process limit, e.g. ulimit -v "
+                "or a scheduler's vmem limit): use fewer threads (--threads 1, "
+                "FM2S_THREADS=1) or raise the limit")
     if isinstance(e, MemoryError) or "out of memory" in low or "can't allocate memory" in low:
-        return ("out of memory: use a smaller image (crop it), fewer channels, "
-                "or the CPU device")
+        gpu = ", or the CPU device" if "cuda" in low or "mps" in low else ""
+        return ("out of memory: use a smaller image (crop it), fewer channels or threads"
+                f"{gpu}, or a lower --lazy-above to read a large TIFF page by page")
     if isinstance(e, ValueError):
         return text
     return f"{type(e).__name__}: {text}"
