@@ -186,7 +186,7 @@ def test_ome_zarr_keeps_axes_transforms_and_channels(tmp_path):
                       description=PROV)
     attrs = dict(zarr.open_group(str(out), mode="r").attrs)
     oms = attrs["multiscales"][0]
-    assert oms["axes"] == ms["axes"]
+    assert oms["axes"] == ms["axes"] and oms["name"] == "cells"  # the image's name kept
     assert oms["datasets"][0]["coordinateTransformations"] == \
         ms["datasets"][0]["coordinateTransformations"]
     assert [c["label"] for c in attrs["omero"]["channels"]] == ["DAPI", "GFP"]

@@ -35,8 +35,8 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
     group of the same format, axes, coordinate transformations and ``omero`` channel
     metadata, its pyramid levels remade from the result (block means of level 0, by the
     levels' whole-number scale factors: :func:`pyramid_factors`; else level 0 only);
-    otherwise a plain zarr array.
-    ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
+    otherwise a plain zarr array.  The multiscale keeps the input's ``name`` (else
+    ``name``).  ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
     is stored slab by slab along the first axis (each slab's chunks in parallel with
     ``scheduler``); ``progress(slabs_done, slabs)`` follows.
     """
@@ -60,7 +60,7 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
             levels = levels[:next((i for i, f in enumerate(levels)  # none under one pixel
                                    if any(n // v == 0 for n, v in zip(shape, f))), len(levels))]
             sets = [dict(d, path=str(i)) for i, d in enumerate(ms["datasets"][:1 + len(levels)])]
-            ms.update(datasets=sets, name=name or ms.get("name", ""))
+            ms.update(datasets=sets, name=ms.get("name") or name)  # the image keeps its name
             ms.pop("type", None)  # the input's downsampling method: ours is a block mean
             if levels:
                 ms["metadata"] = {"method": "block mean of level 0 (napari-fm2s)"}
