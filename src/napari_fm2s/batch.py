@@ -11,12 +11,13 @@ inference chunks computed by the cluster's workers (which must see the same file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, main_series, open_image, \
 from .memory import log
 from .metadata import provenance, without_display_ranges
 from .presets import get_preset
-from .tiff_out import Series, write_tiff_series_atomic
+from .tiff_out import Series, series_writer, write_tiff_series_atomic
 from .zarr_out import write_zarr_atomic
 
 #: X and Y swapped: a TIFF written in the input's layout calls its rows Y.
@@ -143,52 +144,40 @@ def _series(data: Any, axes: str, opened: Any, desc: dict, what: Optional[str]) 
 
 def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progress: Any,
                     write_progress: Any, scheduler: Any) -> None:
-    """:func:`denoise_file` for a TIFF of ``count`` series: one series held at a time, or,
-    with a spread, every series' result until the spread's file is written."""
+    """:func:`denoise_file` for a TIFF of ``count`` series, one held at a time."""
     if dst.suffix.lower() == ZARR_SUFFIX:
         raise ValueError(f"{src.name} holds {count} series (e.g. stage positions): write "
                          "them to a TIFF (-o NAME.ome.tif), one series each")
     if settings.save_model is not None:
         raise ValueError(f"{src.name} holds {count} series, each denoised with its own "
                          "model: --save-model saves one; save it from one series' file")
-    done: list[Series] = []  # the results, while their spreads are written first
-    kept: list[Any] = []  # their inputs, open until then (lazy results read them)
-
-    def each(spread: bool) -> Iterator[Series]:
-        for i in range(count):
+    total = _float32_bytes(src)
+    with contextlib.ExitStack() as files:  # the spread's file closes (appears) first
+        add = files.enter_context(series_writer(dst, count, scheduler, write_progress, total))
+        add_spread = files.enter_context(series_writer(
+            spread_path(dst), count, scheduler, write_progress, total)) \
+            if settings.spread else None
+        for i in range(count):  # one series held at a time, its result and spread together
             opened = open_image(src, settings.lazy_bytes, series=i)
             try:
-                name = opened.meta.name if opened.meta and opened.meta.name else ""
-                log.info("series %d of %d%s", i + 1, count, f" ({name})" if name else "")
+                name = f" ({opened.meta.name})" if opened.meta and opened.meta.name else ""
+                log.info("series %d of %d%s", i + 1, count, name)
                 try:
                     result, axes, made = _denoise_opened(opened, src, settings, progress,
                                                          scheduler)
                 except ValueError as e:  # which series, and nothing is written
-                    raise ValueError(f"series {i + 1} of {count}{f' ({name})' if name else ''}"
-                                     f": {e}; nothing was written for the file") from e
+                    raise ValueError(f"series {i + 1} of {count}{name}: {e}; nothing was "
+                                     "written for the file") from e
                 made["series"] = i
-                if not spread:
-                    yield _series(result, axes, opened, made, None)
-                    continue
-                kept.append(opened)  # closed with the others at the end
-                done.append(_series(result[0], axes, opened, made, None))
-                yield _series(result[1], axes, opened, {**made, "content": SPREAD}, SPREAD)
+                if add_spread is not None:
+                    add_spread(_series(result[1], axes, opened, {**made, "content": SPREAD},
+                                       SPREAD))
+                    result = result[0]
+                add(_series(result, axes, opened, made, None))
             finally:
-                if not spread or all(o is not opened for o in kept):
-                    opened.close()
-
-    total = _float32_bytes(src)
-    try:
-        if settings.spread:
-            write_tiff_series_atomic(spread_path(dst), each(True), count, scheduler,
-                                     write_progress, total)
-        write_tiff_series_atomic(dst, done if settings.spread else each(False), count,
-                                 scheduler, write_progress, total)
-        if not settings.spread:
-            _drop_stale_spread(dst)
-    finally:
-        for opened in kept:
-            opened.close()
+                opened.close()
+    if not settings.spread:
+        _drop_stale_spread(dst)
 
 
 def _unwritable(folders: set[Path], make: bool) -> dict[Path, ValueError]:

@@ -7,6 +7,7 @@ stage positions).  The file is written under a temporary name and renamed when c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
@@ -67,34 +68,47 @@ def write_tiff_series_atomic(path: str | os.PathLike, series: Iterable[Series], 
     it is reached, so only one is held at a time.  ``progress`` counts pages over all
     series (as far as they are known).  ``total_bytes``: all series' size, for the choice
     of BigTIFF (default: the first one's times ``count``).  Whole or not at all."""
+    with series_writer(path, count, scheduler, progress, total_bytes) as add:
+        for s in series:
+            add(s)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
+                  progress: Optional[Callable[[int, int], None]] = None,
+                  total_bytes: Optional[int] = None) -> Iterator[Callable[[Series], None]]:
+    """:func:`write_tiff_series_atomic` as a context: yields ``add(series)``, each written
+    when added (two files can be filled series by series in step); the file appears
+    whole when the block ends without an error."""
     import tifffile
 
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        writer: Optional[tifffile.TiffWriter] = None
-        done = 0
+    with atomic_output(Path(path)) as tmp:
+        state: dict[str, Any] = {"writer": None, "done": 0}
+
+        def add(s: Series) -> None:
+            arr, lead, dtype, options = _layout(s)
+            nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
+            kind = {k: bool(options.pop(k, False)) for k in ("ome", "imagej")}
+            if state["writer"] is None:
+                total = nbytes * count if total_bytes is None else total_bytes
+                big = total > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
+                state["writer"] = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
+            first, n = state["done"], int(np.prod(lead, dtype=np.int64))
+
+            def report(i: int) -> None:
+                if progress is not None:
+                    progress(first + i, first + n)
+
+            state["writer"].write(_pages(arr, lead, dtype, scheduler, report),
+                                  shape=arr.shape, dtype=dtype, **options)
+            state["done"] += n
+
         try:
-            for s in series:
-                arr, lead, dtype, options = _layout(s)
-                nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
-                kind = {k: bool(options.pop(k, False)) for k in ("ome", "imagej")}
-                if writer is None:
-                    total = nbytes * count if total_bytes is None else total_bytes
-                    big = total > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
-                    writer = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
-                n = int(np.prod(lead, dtype=np.int64))
-
-                def report(i: int, first: int = done, n: int = n) -> None:
-                    if progress is not None:
-                        progress(first + i, first + n)
-
-                writer.write(_pages(arr, lead, dtype, scheduler, report), shape=arr.shape,
-                             dtype=dtype, **options)
-                done += n
+            yield add
         finally:
-            if writer is not None:
-                writer.close()
-    return path
+            if state["writer"] is not None:
+                state["writer"].close()
 
 
 def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
