@@ -260,6 +260,7 @@ def test_lazy_tiff_and_ome_zarr_round_trip(tmp_path, small_chunks):
     assert [a["name"] for a in oms["axes"]] == ["t", "y", "x"]
     assert oms["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0, 0.2, 0.2]
     np.testing.assert_allclose(og["0"][:], a, atol=1e-5 * 65535)
+    assert og["0"].chunks == (1, 24, 24)  # the input's chunks (they became whole planes)
 
 
 class _Boom(Exception):

@@ -84,7 +84,9 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
             if path.suffix.lower() == ZARR_SUFFIX:
                 write_zarr_atomic(path, data, ome=opened.ome, zarr_format=opened.zarr_format,
                                   name=path.name, scheduler=scheduler,
-                                  progress=write_progress, description=desc)
+                                  progress=write_progress, description=desc,
+                                  chunks=opened.data.chunksize if opened.kind != "tiff"
+                                  and opened.lazy else None)  # a zarr input's chunks
             else:
                 write_tiff_series_atomic(path, [_series(data, axes, opened, desc, what)], 1,
                                          scheduler, write_progress)

@@ -28,7 +28,8 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
                       zarr_format: Optional[int] = None, name: str = "",
                       scheduler: Any = None,
                       progress: Optional[Callable[[int, int], None]] = None, *,
-                      description: Optional[dict] = None) -> Path:
+                      description: Optional[dict] = None,
+                      chunks: Optional[tuple[int, ...]] = None) -> Path:
     """Write ``data`` (numpy or dask) to a zarr folder ``path``, whole or not at all.
 
     With ``ome`` (from :func:`open_image` of an OME-Zarr input) the output is an OME-Zarr
@@ -36,8 +37,9 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
     metadata, its pyramid levels remade from the result (block means of level 0, by the
     levels' whole-number scale factors: :func:`pyramid_factors`; else level 0 only);
     otherwise a plain zarr array.  The multiscale keeps the input's ``name`` (else
-    ``name``).  ``description`` (how it was made) goes to the attribute ``napari-fm2s``.  Dask data
-    is stored slab by slab along the first axis (each slab's chunks in parallel with
+    ``name``).  ``description`` (how it was made) goes to the attribute ``napari-fm2s``;
+    ``chunks`` (default: the data's) is the stored chunk shape.  Dask data is stored slab
+    by slab along the first axis (each slab's chunks in parallel with
     ``scheduler``); ``progress(slabs_done, slabs)`` follows.
     """
     import dask.array as da
@@ -48,7 +50,7 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
     if isinstance(data, np.ndarray):
         chunks = tuple([1] * (len(shape) - 2) + [min(s, 1024) for s in shape[-2:]])
         data = da.from_array(data, chunks=chunks)
-    chunks = tuple(int(c) for c in data.chunksize)
+    chunks = tuple(int(c) for c in (chunks or data.chunksize))  # the input's, if given
     data = data.rechunk(chunks)
     kw = _zarr_kwargs(zarr_format)
     with atomic_output(path, directory=True) as tmp:
