@@ -277,7 +277,8 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
               on_done: Optional[Callable[[Outcome, int, int], None]] = None) -> list[Outcome]:
     """Run a :class:`Plan`; ``client``: a ``distributed.Client`` or ``None`` (here).
 
-    ``on_start(i, src)`` may return ``(progress, write_progress)`` callbacks for a job run
+    ``on_start(i, src)`` (``i``: the files ended before it, skipped ones included) may
+    return ``(progress, write_progress)`` callbacks for a job run
     here; ``on_done(outcome, finished, total)`` is called as each job ends (skipped ones
     first).  Failures are recorded, not raised (KeyboardInterrupt is).
     """
@@ -300,7 +301,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
     jobs = [(src, dst) for src, dst in plan.jobs if dst.parent not in refused]
 
     def local(i: int, src: Path, dst: Path, scheduler: Any) -> None:
-        cbs = on_start(i, src) if on_start is not None else None
+        cbs = on_start(len(outcomes), src) if on_start is not None else None  # files before
         prog, wprog = cbs if cbs else (None, None)
         t0 = time.perf_counter()
         try:
