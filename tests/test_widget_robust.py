@@ -245,3 +245,27 @@ def test_loading_a_malicious_pickle_runs_nothing(viewer, tmp_path, monkeypatch):
     # saving before any run, or into a missing folder: a message, nothing written
     w.models.save_file(str(tmp_path / "x.safetensors"))
     assert "no trained model" in _since(n)[-1]
+
+
+def test_a_layer_with_nan_is_denoised_and_added(viewer, qtbot):
+    """A NaN corner (outside a registered field) gave the result contrast limits (nan, nan):
+    napari raised 'cannot convert float NaN to integer' and the widget stayed locked; the
+    offset line read 'nan'."""
+    data = synthetic_cells((64, 64), seed=4)[0].astype(np.float32)
+    data[:16, :16] = np.nan
+    viewer.add_image(data, name="reg")
+    w = _widget(viewer)
+    n = len(notification_manager.records)
+    w.denoise_button.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=120_000)
+    out = viewer.layers["reg (FM2S)"]
+    assert np.array_equal(np.isnan(out.data), np.isnan(data))
+    assert np.all(np.isfinite(out.contrast_limits)) and w.denoise_button.isEnabled()
+    assert not _since(n) and "Added 'reg (FM2S)'" in w.status.text()
+    w.denoise_button.click()  # a second result: napari names it '... [1]', and so do we
+    qtbot.waitUntil(lambda: not w.running, timeout=120_000)
+    assert "Added 'reg (FM2S) [1]'" in w.status.text(), w.status.text()
+    from napari_fm2s._napari.auto_panel import offset_units
+    from napari_fm2s.calibrate import auto_calibration
+
+    assert np.isfinite(offset_units(data, auto_calibration(data)))  # the offset line

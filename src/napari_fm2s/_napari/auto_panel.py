@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QLabel, QLineEdit, QPushButton
 from superqt.utils import create_worker
 
 from ..api import check_offset
+from ..checks import check_image
 from ..calibrate import Calibration, auto_calibration
 from ..intensity import intensity_map
 
@@ -32,7 +33,7 @@ _ENTRY_TIP = (
 def offset_units(plane: np.ndarray, cal: Calibration) -> float:
     """The calibration's estimated camera offset in ``plane``'s own units (the intensity
     mapping ``auto_calibration`` and ``denoise()`` use)."""
-    imap = intensity_map(plane)
+    imap = intensity_map(check_image(plane))  # NaN pixels filled, as calibration takes them
     return float(cal.estimate.offset * imap.scale + imap.offset)
 
 

@@ -135,6 +135,9 @@ def contrast_limits(result: Any) -> tuple[float, float]:
             parts = dask.compute(*parts)
         sample = np.stack([np.asarray(p) for p in parts])
     sample = np.asarray(sample, dtype=np.float32)
+    sample = sample[np.isfinite(sample)]  # NaN pixels (missing) are left out
+    if sample.size == 0:
+        return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(sample, (0.1, 99.9)))
     if hi <= lo:
         lo, hi = float(sample.min()), float(sample.max())

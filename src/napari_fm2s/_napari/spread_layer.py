@@ -45,8 +45,9 @@ def add_results(viewer: Any, job: LayerJob, outcome: Any, properties: dict[str, 
     spread; the line for the status (with the spread switch on, a run without a spread,
     i.e. of a loaded paper-mode model, says why)."""
     result, props = place(outcome.image, job, properties)
-    viewer.add_image(result, name=job.name, contrast_limits=contrast_limits(result), **props)
-    text = f"Added '{job.name}'. Residual shows what was removed."
+    added = viewer.add_image(result, name=job.name, contrast_limits=contrast_limits(result),
+                             **props)
+    text = f"Added '{added.name}'. Residual shows what was removed."  # napari may add " [1]"
     if outcome.spread is not None:
         data, props = spread_layer(job, outcome.spread, properties)
         viewer.add_image(data, name=spread_name(job), **props)
