@@ -164,6 +164,19 @@ def test_offset_estimate_is_shown_in_the_image_units(viewer, qtbot):
                                         "or above (estimated; not subtracted)")
 
 
+def test_a_calibration_of_a_layer_left_is_not_shown(viewer, qtbot):
+    """Picking an RGB layer while the last image's calibration ran left that image's
+    offset line on screen (helper 21)."""
+    image = _camera_stack(n=1, shape=(160, 160))[0]
+    viewer.add_image(image, name="camera")
+    w = open_widget(viewer, tiny=False)
+    qtbot.waitUntil(lambda: w.last_calibration is not None, timeout=20_000)
+    w.calibrator.start(image, ("again",))  # a calibration under way ...
+    w.calibrator.forget()  # ... when another layer is picked
+    qtbot.waitUntil(lambda: w.calibrator._worker is None, timeout=20_000)
+    assert w.calibrator.note.isHidden() and w.calibrator.key is None
+
+
 def test_a_given_offset_reaches_the_run_as_in_the_api(viewer, qtbot, monkeypatch):
     image = _camera_stack(n=1, shape=(64, 64))[0]  # uint16, offset 100 ADU
     viewer.add_image(image, name="camera")

@@ -79,6 +79,7 @@ class Calibrator(QObject):
         self._worker: Any = None
         self._running: tuple[Optional[Hashable], bool] = (None, False)  # key, automatic
         self._queued: Optional[tuple[Any, Optional[Hashable], bool]] = None
+        self._stale = False  # the running calibration's layer was left (forget)
 
     def start(self, plane: Any, key: Optional[Hashable] = None,
               automatic: bool = False) -> None:
@@ -108,7 +109,7 @@ class Calibrator(QObject):
 
     def _returned(self, result: Any) -> None:
         key, automatic = self._running
-        if self._queued is not None:  # a newer request follows
+        if self._queued is not None or self._stale:  # a newer request, or another layer
             return
         if not isinstance(result, tuple):
             if not automatic:
@@ -121,7 +122,7 @@ class Calibrator(QObject):
         self.calibrated.emit(self.last, automatic)
 
     def _done(self) -> None:
-        self._worker = None
+        self._worker, self._stale = None, False
         self.button.setEnabled(True)
         self.button.setText("Auto")
         queued, self._queued = self._queued, None
@@ -129,8 +130,10 @@ class Calibrator(QObject):
             self.start(*queued)
 
     def forget(self) -> None:
-        """Another layer: the offset line and a given offset no longer apply."""
+        """Another layer: the offset line and a given offset no longer apply (nor does a
+        calibration still running for the layer left)."""
         self.key = None
+        self._stale = self._worker is not None
         self.note.hide()
         self.entry.clear()
 
