@@ -300,7 +300,7 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
             finish(Outcome(src, dst, "failed", 0.0, refused[dst.parent]))
     jobs = [(src, dst) for src, dst in plan.jobs if dst.parent not in refused]
 
-    def local(i: int, src: Path, dst: Path, scheduler: Any) -> None:
+    def local(src: Path, dst: Path, scheduler: Any) -> None:
         cbs = on_start(len(outcomes), src) if on_start is not None else None  # files before
         prog, wprog = cbs if cbs else (None, None)
         t0 = time.perf_counter()
@@ -313,8 +313,8 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
             finish(Outcome(src, dst, "failed", time.perf_counter() - t0, e))
 
     if client is None:
-        for i, (src, dst) in enumerate(jobs):
-            local(i, src, dst, "threads")
+        for src, dst in jobs:
+            local(src, dst, "threads")
         return outcomes
 
     from distributed import as_completed
@@ -327,9 +327,9 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
                                 key=f"fm2s-{os.fspath(dst)}-{time.time_ns()}")
             futures[fut] = (src, dst)
     try:
-        for i, (src, dst) in enumerate(jobs):  # zarr: train here, chunks on the cluster
+        for src, dst in jobs:  # zarr: train here, chunks on the cluster
             if is_zarr(src):
-                local(i, src, dst, client)
+                local(src, dst, client)
         for fut in as_completed(list(futures)):
             src, dst = futures[fut]
             try:

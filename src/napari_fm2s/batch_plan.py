@@ -55,6 +55,15 @@ def find_inputs(inputs: Sequence[str]) -> list[Path]:
     return list(_found(inputs))
 
 
+def _kind(s: str) -> str:
+    """How an input argument is read: "folder" (its images), "pattern" (a glob that names
+    no existing path) or "file"."""
+    p = Path(s)
+    if p.is_dir() and not is_zarr(p):
+        return "folder"
+    return "pattern" if not p.exists() and glob.has_magic(s) else "file"
+
+
 def _glob_root(pattern: str) -> Path:
     """The folder part of a glob before its first wildcard: ``mm/*/img.tif`` -> ``mm``."""
     parts = Path(pattern).parts
@@ -69,14 +78,14 @@ def _found(inputs: Sequence[str]) -> dict[Path, Path]:
     seen: set[Path] = set()
     left_out = 0
     for s in inputs:
-        p = Path(s)
-        if p.is_dir() and not is_zarr(p):
+        p, kind = Path(s), _kind(s)
+        if kind == "folder":
             hits = sorted(q for q in p.iterdir() if _is_input(q))
             if not hits:
                 raise ValueError(f"folder {p} holds no {'/'.join(READ_SUFFIXES + (ZARR_SUFFIX,))}"
                                  " images")
             root = p
-        elif not p.exists() and glob.has_magic(s):
+        elif kind == "pattern":
             hits = sorted(Path(q) for q in glob.glob(s) if _is_input(Path(q)))
             if not hits:
                 raise ValueError(f"no images match {s!r}")
@@ -156,8 +165,7 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
     named_folder = str(output).endswith(("/", os.sep))  # -o newdir/: a folder, made
     output = Path(output)
     several = named_folder or len(paths) > 1 or any(  # a folder or a glob: into a folder
-        (Path(s).is_dir() and not is_zarr(s)) or (not Path(s).exists() and glob.has_magic(s))
-        for s in inputs)
+        _kind(s) != "file" for s in inputs)
     if several and not output.is_dir() and output.suffix.lower() in TIFF_SUFFIXES:
         raise ValueError(f"several inputs (a folder or a pattern) are written into a folder, "
                          f"and -o {output} looks like a file name: give a folder, e.g. "

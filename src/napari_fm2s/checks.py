@@ -99,8 +99,9 @@ def check_image(image: Any, filter_size: int = 1) -> np.ndarray:
         raise ValueError(f"image has shape {arr.shape}: this takes one 2D plane (Y, X); "
                          "for stacks pass axes (e.g. axes='TYX') to denoise()")
     floating = np.issubdtype(plane.dtype, np.floating)
-    if floating and np.isnan(plane).any() and not np.isnan(plane).all():
-        plane = fill_missing(plane, np.isnan(plane), 0, 1)  # missing, as in denoise()
+    nan = np.isnan(plane) if floating else None
+    if nan is not None and nan.any() and not nan.all():
+        plane = fill_missing(plane, nan, 0, 1)  # missing, as in denoise()
     check_values(plane.min(), plane.max(), bool(np.isfinite(plane).all()) if floating
                  else True, plane.dtype)
     check_plane_size(*plane.shape, filter_size)

@@ -308,6 +308,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logger.setLevel(level)
 
 
+#: Info lines the CLI prints (the axes, auto's values, the guard, outputs, series).
+_SAID = ("auto", "axes", "do-no-harm", "outputs", "series")
+
+
 class _WarningLine(logging.Handler):
     """Core warnings (e.g. an out-of-memory fallback) as ``fm2s: warning: ...`` lines; the
     axes used and auto's calibrated values (info) as ``fm2s: ...`` lines."""
@@ -319,7 +323,7 @@ class _WarningLine(logging.Handler):
         try:
             if record.levelno >= logging.WARNING:
                 print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
-            elif record.getMessage().startswith(("auto", "axes", "do-no-harm", "outputs", "series")):
+            elif record.getMessage().startswith(_SAID):
                 print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass

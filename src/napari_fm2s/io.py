@@ -145,10 +145,6 @@ def main_series(tf: Any) -> list[int]:
     copies (thumbnails, previews: TIFF subfile type 1); all of them when none is left."""
     main = [i for i, s in enumerate(tf.series)
             if not getattr(getattr(s, "keyframe", None), "is_reduced", False)]
-    if len(main) < len(tf.series) and main:
-        logging.getLogger("napari_fm2s").info(
-            "series: %d reduced-resolution series (thumbnails) left out",
-                 len(tf.series) - len(main))
     return main or list(range(len(tf.series)))
 
 
@@ -178,6 +174,10 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
             main = main_series(tf)
+            if series == 0 and len(main) < len(tf.series):  # said once per file
+                logging.getLogger("napari_fm2s").info(
+                    "series: %d reduced-resolution series (thumbnails) left out",
+                    len(tf.series) - len(main))
             count, series = len(main), main[series]
             one = tf.series[series]
             labels, nbytes = list(one.axes), int(one.nbytes)

@@ -85,22 +85,22 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
         # temporary folder is removed (they wrote chunks into it after the removal)
         pool = ThreadPoolExecutor(usable_cores()) if scheduler in (None, "threads") \
             else None
+        store_kw = {"lock": False, "scheduler": scheduler,
+                    **({"pool": pool} if pool is not None else {})}
         try:
             for i in range(n):
                 a, b = int(bounds[i]), int(bounds[i + 1])
                 region = (slice(a, b),) + (slice(None),) * (data.ndim - 1)
-                da.store(data[a:b], target, regions=region, lock=False, scheduler=scheduler,
-                         **({"pool": pool} if pool is not None else {}))
+                da.store(data[a:b], target, regions=region, **store_kw)
                 if progress is not None:
                     progress(i + 1, n)
-            for i, factors in enumerate(levels, 1):  # from the written level 0: no rerun
-                level0 = da.from_zarr(target)
+            level0 = da.from_zarr(target)  # the written result: no inference again
+            for i, factors in enumerate(levels, 1):
                 small = da.coarsen(np.mean, level0, dict(enumerate(factors)), trim_excess=True)
                 out = zarr.open_array(store=str(tmp), path=str(i), mode="w", shape=small.shape,
-                                      chunks=tuple(min(c, n) for c, n in zip(chunks, small.shape)),
+                                      chunks=tuple(map(min, chunks, small.shape)),
                                       dtype=np.float32, **kw)
-                da.store(small.astype(np.float32).rechunk(out.chunks), out, lock=False,
-                         scheduler=scheduler, **({"pool": pool} if pool is not None else {}))
+                da.store(small.astype(np.float32).rechunk(out.chunks), out, **store_kw)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
