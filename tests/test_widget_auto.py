@@ -121,7 +121,7 @@ def test_auto_then_denoise_on_a_plane_equals_the_api(viewer, qtbot):
     qtbot.waitUntil(lambda: w.last_calibration is not None, timeout=20_000)
     _calibrated(w, auto_preset(stack[2]))
     _denoise(w, qtbot)
-    out = viewer.layers["movie [T=2] (FM2S)"].data[0]
+    out = viewer.layers["movie [plane 2] (FM2S)"].data[0]
     np.testing.assert_array_equal(out, denoise(stack[2], "auto", **kw))
     _calibrated(w, w.models.last_model.preset)  # the run trained with the values shown
 

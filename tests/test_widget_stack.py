@@ -57,7 +57,7 @@ def test_plane_in_view_is_denoised_alone_and_placed_on_its_plane(viewer, qtbot):
     w.scope_combo.setCurrentText("plane in view")
     viewer.dims.set_current_step(0, 2)
     _run(w, qtbot)
-    name = "movie [T=2] (FM2S)"
+    name = "movie [plane 2] (FM2S)"  # unlabelled: the guessed T is not named
     assert [layer.name for layer in viewer.layers] == ["movie", name]
     out = viewer.layers[name]
     assert out.data.shape == (1, 48, 48)

@@ -69,12 +69,17 @@ class LayerJob:
 def layer_job(layer: Image, world_point: Optional[Sequence[float]] = None,
               plane_only: bool = False) -> LayerJob:
     """The whole layer, or with ``plane_only`` the plane at ``world_point`` (the viewer's
-    ``dims.point``) when the layer is a stack."""
+    ``dims.point``) when the layer is a stack: named ``[Z=3]`` by the layer's axis labels,
+    ``[plane 3]`` when the axes were guessed."""
     data = layer.data
     axes = layer_axes(layer)
     if plane_only and world_point is not None and Layout(axes, tuple(data.shape)).stack:
         index, rest = plane_view(data.shape, axes, view_step(layer, world_point))
-        where = ", ".join(f"{a}={i}" for a, i in zip(axes, index) if isinstance(i, int))
+        cut = [(a, i) for a, i in zip(axes, index) if isinstance(i, int)]
+        if getattr(axes, "rule", None):  # guessed letters (an unlabelled Z stack is no T)
+            where = "plane " + ", ".join(str(i) for _, i in cut)
+        else:
+            where = ", ".join(f"{a}={i}" for a, i in cut)
         return LayerJob(data[index], rest, index, f"{layer.name} [{where}] (FM2S)")
     return LayerJob(data, axes, (slice(None),) * data.ndim, f"{layer.name} (FM2S)")
 
