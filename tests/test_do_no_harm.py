@@ -11,10 +11,11 @@ import pytest
 from scipy.ndimage import gaussian_filter, median_filter
 
 from napari_fm2s import denoise
-from napari_fm2s.guard import (MEDIAN_WINDOW, NoiseModel, blend_weight, capped_variance,
-                                constant_areas, guard, probe_trace, wide_median)
+from napari_fm2s.guard import (MEDIAN_WINDOW, blend_weight, capped_variance, constant_areas,
+                                guard, probe_trace, wide_median)
 from napari_fm2s.intensity import intensity_map, robust_range
 from napari_fm2s.measure import estimate_noise, white_noise_line
+from napari_fm2s.noise_model import NoiseModel
 
 from .conftest import FAST
 
@@ -287,9 +288,29 @@ def test_variance_cap_brings_an_overestimate_back_to_the_noise(factor):
     std = 0.05
     x = clean + std * rng.standard_normal(clean.shape)
     var = np.full(x.shape, factor * std ** 2)
-    capped = capped_variance(x, clean, var, np.zeros_like(var))
-    ratio = np.median(capped) / std ** 2
-    assert 0.9 < ratio <= min(factor, 1.1)
+    for capped in capped_variance(x, clean, var, np.zeros_like(var)):  # cut, scaled
+        ratio = np.median(capped) / std ** 2
+        assert 0.9 < ratio <= min(factor, 1.1)
+
+
+def test_scaled_variance_cap_keeps_a_bright_cells_noise():
+    """Shot noise on small bright cells in a dim field, a result that removed exactly the
+    noise, the right variance: the cut cap holds the cells' pixels to their window's mean
+    variance (far below theirs), the scaled one leaves them as they are; an estimate 2x
+    too high comes back to the truth in both the field and the cells."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:96, :96]
+    clean = np.full((96, 96), 5.0)
+    for cy, cx in [(20, 30), (60, 70), (75, 20)]:
+        clean[(yy - cy) ** 2 + (xx - cx) ** 2 < 25] = 60.0  # photons
+    x = rng.poisson(clean).astype(np.float64)
+    cells = clean > 10
+    for factor in (1.0, 2.0):
+        var = factor * clean
+        cut, scaled = capped_variance(x, clean, var, np.zeros_like(var))
+        assert np.median(cut[cells] / clean[cells]) < 0.6
+        assert 0.8 < np.median(scaled[cells] / clean[cells]) < 1.25
+        assert 0.8 < np.median(scaled[~cells] / clean[~cells]) < 1.25
 
 
 def test_guard_keeps_the_mean_of_low_count_data():

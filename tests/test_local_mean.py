@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_fm2s.guard import NoiseModel
 from napari_fm2s.local_mean import (LAYER_SPACING, REACH, keep_mean, layer_coordinate,
                                     layered_mean)
+from napari_fm2s.noise_model import NoiseModel
 
 
 def _disk(shape=(128, 128), radius=20.0):

@@ -39,7 +39,9 @@ camera_kinds.txt).
 All of it rests on ``v``.  The calibration's estimate can run high (FMD confocal images,
 against their ground truth: 1.3-2x), which makes smoother estimates look better than
 they are, so ``v`` is capped where the result itself shows less noise:
-``E[(x - f)^2] = v (1 - 2 div f) + E[(f - s)^2] >= v (1 - 2 div f)`` (33 x 33 means).
+``E[(x - f)^2] = v (1 - 2 div f) + E[(f - s)^2] >= v (1 - 2 div f)`` (33 x 33 means;
+the put-back scales ``v`` to that bound, keeping its rise with intensity, the blends
+before it cut ``v`` there: :func:`capped_variance`).
 
 Last, on white noise, what the result removed on average over a few pixels of one
 intensity, where that exceeds 2 standard errors of such a mean of noise, is given back
@@ -51,7 +53,6 @@ No napari or Qt here.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -59,8 +60,8 @@ import torch
 from scipy.ndimage import (gaussian_filter, maximum_filter, median_filter, minimum_filter,
                            uniform_filter)
 
-from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, layer_coordinate, local_bias
-from .measure import CORR_ON, NoiseEstimate
+from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, local_bias
+from .measure import CORR_ON
 from .noise import colour_kernel, colour_noise
 
 #: Radius of the local windows of the blend toward the input, of the divergence's mean,
@@ -112,53 +113,6 @@ PROBE = 0.1
 REPORT_FRACTION = 0.02
 #: Window of :func:`constant_areas`: a pixel in a constant window of this size is kept.
 CONSTANT_WINDOW = 5
-
-
-@dataclass(frozen=True)
-class NoiseModel:
-    """The noise the guard compares against, in the image's own units:
-    ``variance(X) = max(a X + b, floor)`` (``floor``: the read noise's variance, which
-    no darker pixel goes below), lag-1 correlation ``corr`` along (y, x)."""
-
-    a: float
-    b: float
-    floor: float = 0.0
-    corr: tuple[float, float] = (0.0, 0.0)
-
-    @classmethod
-    def from_unit(cls, a: float, b: float, floor: float, scale: float, offset: float,
-                  corr: tuple[float, float] = (0.0, 0.0)) -> NoiseModel:
-        """From ``var(u) = max(a u + b, floor)`` on the unit scale
-        ``u = (X - offset) / scale``."""
-        return cls(a * scale, b * scale * scale - a * scale * offset, floor * scale * scale,
-                   (float(corr[0]), float(corr[1])))
-
-    @classmethod
-    def from_estimate(cls, est: NoiseEstimate, scale: float, offset: float) -> NoiseModel:
-        """From a calibration's estimate (unit scale of the map ``scale``, ``offset``)."""
-        return cls.from_unit(est.a, est.b, est.read_noise ** 2, scale, offset, est.corr_yx)
-
-    def unit_variance(self, u: np.ndarray, scale: float, offset: float) -> np.ndarray:
-        """The variance at unit-scale values ``u`` of a map (``scale``, ``offset``)."""
-        v = self.a * (u * scale + offset) + self.b
-        return np.maximum(v, self.floor) / (scale * scale)
-
-    def layers(self, u: np.ndarray, scale: float, offset: float) -> np.ndarray:
-        """Layer coordinate (:func:`~napari_fm2s.local_mean.layer_coordinate`) of
-        unit-scale values ``u``: the variance-stabilised intensity ``integral dX / sd(X)``
-        (noise standard deviations above the map's zero), for :func:`keep_mean`."""
-        floor = max(self.floor, self.a * self.a, 1e-30)  # Poisson only: one photon's
-        if self.a <= 0:
-            return layer_coordinate(np.asarray(u) * scale / np.sqrt(max(self.b, floor)))
-
-        def stabilised(X: np.ndarray) -> np.ndarray:
-            knee = (floor - self.b) / self.a  # the line reaches the floor here
-            line = 2.0 * (np.sqrt(np.maximum(self.a * X + self.b, floor))
-                          - np.sqrt(floor)) / self.a + knee / np.sqrt(floor)
-            return np.where(X < knee, X / np.sqrt(floor), line)
-
-        X = np.asarray(u, np.float64) * scale + offset
-        return layer_coordinate(stabilised(X) - stabilised(np.float64(offset)))
 
 
 def constant_areas(x: np.ndarray, size: int = CONSTANT_WINDOW) -> np.ndarray:
@@ -298,14 +252,25 @@ def divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[floa
 
 def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, div: np.ndarray
                     ) -> np.ndarray:
-    """``var`` where the result agrees with it, else the most noise the result ``f`` (of
-    divergence ``div``) can have removed: ``mean((x - f)^2) / (1 - 2 div)`` over
-    ``2 TRACE_RADIUS + 1`` windows (module docstring)."""
+    """``(cut, scaled)``: ``var`` where the result agrees with it, else bounded by the
+    most noise the result ``f`` (of divergence ``div``) can have removed, ``bound =
+    mean((x - f)^2) / (1 - 2 div)`` over ``2 TRACE_RADIUS + 1`` windows (module
+    docstring): ``cut = min(var, bound)``, ``scaled = var * min(1, bound / mean(var))``.
+
+    The bound is a window's mean: the scaled variance keeps the noise model's rise with
+    intensity inside the window, the cut one holds a bright cell's pixels to the window's
+    mean (0.4 of their true variance on 64 px sCMOS planes).  The put-back uses the
+    scaled one (with the cut one it returned noise to bright cells: 64 px planes 0.9 dB
+    lower, 4 of 10 below the blur; ``benchmarks/small_planes.py``), the blends toward the
+    median and the blur the cut one (scaled there: EMCCD spots -0.17 dB,
+    ``benchmarks/camera_kinds.py``)."""
     size = 2 * TRACE_RADIUS + 1
     # a running local mean of squares can dip a rounding error below 0 next to a constant
     # (zero-padded) area: clipped, else its square root is NaN and spreads over the plane
     r2 = np.maximum(uniform_filter((x - f) ** 2, size, mode="reflect"), 0.0)
-    return np.minimum(var, r2 / np.maximum(1 - 2 * div, CAP_FLOOR))
+    bound = r2 / np.maximum(1 - 2 * div, CAP_FLOOR)
+    mean_var = np.maximum(uniform_filter(var, size, mode="reflect"), 1e-30)
+    return np.minimum(var, bound), var * np.minimum(1.0, bound / mean_var)
 
 
 def wide_median(a: np.ndarray, size: int) -> np.ndarray:
@@ -365,9 +330,10 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     ``origin``): ``x`` the network's input, ``f`` its output, ``var`` the noise variance
     per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
     and the blur's mean shares, and the mean fraction of the removed part put back.
-    ``layers``: the noise model's layer coordinate (:meth:`NoiseModel.layers`) for
-    :func:`keep_mean` and, on white noise, the last step: the result's significant local
-    biases given back (:func:`~napari_fm2s.local_mean.local_bias`)."""
+    ``layers``: the noise model's layer coordinate
+    (:meth:`~napari_fm2s.noise_model.NoiseModel.layers`) for :func:`keep_mean` and, on
+    white noise, the last step: the result's significant local biases given back
+    (:func:`~napari_fm2s.local_mean.local_bias`)."""
     sd = np.sqrt(np.maximum(var, 0.0))
     x64 = without_hot_pixels(x.astype(np.float64), sd)
 
@@ -380,7 +346,7 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
         return mean_of(run(a).astype(np.float64), a)
 
     div_f = divergence(x64, f64, var, corr, network, origin)
-    v = capped_variance(x64, f64, var, div_f)
+    v, v_scaled = capped_variance(x64, f64, var, div_f)
 
     def median(a: np.ndarray) -> np.ndarray:
         return mean_of(wide_median(a, MEDIAN_WINDOW), a)
@@ -389,7 +355,8 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     tm = divergence(x64, m, v, corr, median, origin) * v
     h, th, gamma = toward(x64, f64, div_f * v, m, tm, v, corr, MEDIAN_SIGNIFICANCE)
     h, th, beta = toward_blur(x64, h, v, th, corr)
-    alpha = blend_weight(x64, h, v, th, corr)
+    rescale = v_scaled / np.maximum(v, 1e-30)  # th is v times h's divergence
+    alpha = blend_weight(x64, h, v_scaled, th * rescale, corr)
     out = h + (1.0 - alpha) * (x64 - h)
     if layers is not None and max(corr) < CORR_ON:  # white noise: local biases back
         out += local_bias(x64 - out, np.sqrt(v), layers, out, origin)

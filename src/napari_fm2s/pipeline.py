@@ -30,7 +30,7 @@ from .network import FM2SNet
 from .planes import infer
 from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
                         noise_estimate, window)
-from .guard import NoiseModel
+from .noise_model import NoiseModel
 from .measure import white_noise_line
 from .presets import Preset
 from .runtime import RunContext, default_mode

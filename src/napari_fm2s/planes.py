@@ -18,13 +18,13 @@ import numpy as np
 
 from .axes import Layout
 from .hooks import raise_if
-from .guard import (GUARD_RADIUS, MEDIAN_WINDOW, REPORT_FRACTION, NoiseModel,
-                    constant_areas, guard)
+from .guard import GUARD_RADIUS, MEDIAN_WINDOW, REPORT_FRACTION, constant_areas, guard
 from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
 from .lazy import map_planes
 from .memory import log
 from .network import FM2SNet
+from .noise_model import NoiseModel
 
 
 def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
