@@ -298,19 +298,42 @@ def test_scaled_variance_cap_keeps_a_bright_cells_noise():
     noise, the right variance: the cut cap holds the cells' pixels to their window's mean
     variance (far below theirs), the scaled one leaves them as they are; an estimate 2x
     too high comes back to the truth in both the field and the cells."""
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[:96, :96]
-    clean = np.full((96, 96), 5.0)
-    for cy, cx in [(20, 30), (60, 70), (75, 20)]:
-        clean[(yy - cy) ** 2 + (xx - cx) ** 2 < 25] = 60.0  # photons
-    x = rng.poisson(clean).astype(np.float64)
+    clean, x = _bright_cells()
     cells = clean > 10
     for factor in (1.0, 2.0):
         var = factor * clean
         cut, scaled = capped_variance(x, clean, var, np.zeros_like(var))
-        assert np.median(cut[cells] / clean[cells]) < 0.6
+        assert np.median(cut[cells] / clean[cells]) < 0.6  # the cut's known fault
         assert 0.8 < np.median(scaled[cells] / clean[cells]) < 1.25
         assert 0.8 < np.median(scaled[~cells] / clean[~cells]) < 1.25
+    var = 0.5 * clean  # an underestimate is not raised
+    assert np.array_equal(capped_variance(x, clean, var, np.zeros_like(var))[1], var)
+
+
+def test_guard_puts_no_noise_back_into_bright_cells():
+    """The guard on a result that removed exactly the noise of bright cells (the truth,
+    the right variance): nothing is put back, the cells keep the truth (with the cut
+    variance the put-back returned 2.5 % of the removed part, cell MSE 22 for noise 60)."""
+    clean, x = _bright_cells()
+    cells = clean > 10
+
+    def truth(a: np.ndarray) -> np.ndarray:
+        return clean.astype(np.float32)
+
+    out, _, _, back = guard(x.astype(np.float32), clean.astype(np.float32), clean.copy(),
+                            (0.0, 0.0), truth)
+    assert back < 0.005
+    assert np.mean((out[cells] - clean[cells]) ** 2) < 0.05 * np.mean(clean[cells])
+
+
+def _bright_cells(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """(expected photons, Poisson counts): three bright cells (60) in a dim field (5)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    clean = np.full((96, 96), 5.0)
+    for cy, cx in [(20, 30), (60, 70), (75, 20)]:
+        clean[(yy - cy) ** 2 + (xx - cx) ** 2 < 25] = 60.0
+    return clean, rng.poisson(clean).astype(np.float64)
 
 
 def test_guard_keeps_the_mean_of_low_count_data():

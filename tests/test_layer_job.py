@@ -52,11 +52,13 @@ def test_contrast_limits_of_a_lazy_stack_sample_its_planes():
     assert np.mean(stack[1:] > hi) < 0.005 and hi > 1100 and lo < 1000
 
 
-@pytest.mark.parametrize("labels, name", [
-    (None, "s [plane 4] (FM2S)"),  # unlabelled: guessed TYX, so the letter is not shown
-    (("z", "y", "x"), "s [Z=4] (FM2S)"),
+@pytest.mark.parametrize("shape, labels, name", [
+    ((6, 20, 30), None, "s [plane 4] (FM2S)"),  # unlabelled: guessed TYX, letter not shown
+    ((1, 6, 20, 30), None, "s [plane 4] (FM2S)"),  # ... nor a length-1 axis
+    ((6, 20, 30), ("z", "y", "x"), "s [Z=4] (FM2S)"),
 ])
-def test_plane_in_view_is_named_by_the_layers_axes(labels, name):
+def test_plane_in_view_is_named_by_the_layers_axes(shape, labels, name):
     kw = {} if labels is None else {"axis_labels": labels}
-    src = Image(np.zeros((6, 20, 30), np.float32), name="s", **kw)
-    assert layer_job(src, src.data_to_world((4, 0, 0)), plane_only=True).name == name
+    src = Image(np.zeros(shape, np.float32), name="s", **kw)
+    point = src.data_to_world((0,) * (len(shape) - 3) + (4, 0, 0))
+    assert layer_job(src, point, plane_only=True).name == name

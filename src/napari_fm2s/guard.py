@@ -251,7 +251,7 @@ def divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[floa
 
 
 def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, div: np.ndarray
-                    ) -> np.ndarray:
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """``(cut, scaled)``: ``var`` where the result agrees with it, else bounded by the
     most noise the result ``f`` (of divergence ``div``) can have removed, ``bound =
     mean((x - f)^2) / (1 - 2 div)`` over ``2 TRACE_RADIUS + 1`` windows (module
@@ -355,10 +355,12 @@ def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, floa
     tm = divergence(x64, m, v, corr, median, origin) * v
     h, th, gamma = toward(x64, f64, div_f * v, m, tm, v, corr, MEDIAN_SIGNIFICANCE)
     h, th, beta = toward_blur(x64, h, v, th, corr)
-    rescale = v_scaled / np.maximum(v, 1e-30)  # th is v times h's divergence
+    # th is v times h's divergence: the same divergence at the scaled variance
+    rescale = np.divide(v_scaled, v, out=np.zeros_like(v), where=v > 0)
     alpha = blend_weight(x64, h, v_scaled, th * rescale, corr)
     out = h + (1.0 - alpha) * (x64 - h)
     if layers is not None and max(corr) < CORR_ON:  # white noise: local biases back
+        # the cut variance's sd: with the scaled one 64 / 128 px planes lost 0.07 / 0.10 dB
         out += local_bias(x64 - out, np.sqrt(v), layers, out, origin)
     return (out.astype(np.float32), float(np.mean(gamma)), float(np.mean(beta)),
             float(np.mean(1 - alpha)))

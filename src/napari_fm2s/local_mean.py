@@ -23,7 +23,8 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 
 from .noise import MEAN_SIGMA
 
-#: Unit-scale intensities -> layer coordinate (the guard's ``NoiseModel.layers``).
+#: Unit-scale intensities -> layer coordinate (the guard's
+#: :meth:`napari_fm2s.noise_model.NoiseModel.layers`).
 Layers = Callable[[np.ndarray], np.ndarray]
 #: :func:`keep_mean` clips the removed part at this many noise standard deviations.
 MEAN_CLIP = 8.0

@@ -75,11 +75,11 @@ def layer_job(layer: Image, world_point: Optional[Sequence[float]] = None,
     axes = layer_axes(layer)
     if plane_only and world_point is not None and Layout(axes, tuple(data.shape)).stack:
         index, rest = plane_view(data.shape, axes, view_step(layer, world_point))
-        cut = [(a, i) for a, i in zip(axes, index) if isinstance(i, int)]
+        cut = [(a, i, n) for a, i, n in zip(axes, index, data.shape) if isinstance(i, int)]
         if getattr(axes, "rule", None):  # guessed letters (an unlabelled Z stack is no T)
-            where = "plane " + ", ".join(str(i) for _, i in cut)
+            where = "plane " + ", ".join(str(i) for _, i, n in cut if n > 1)
         else:
-            where = ", ".join(f"{a}={i}" for a, i in cut)
+            where = ", ".join(f"{a}={i}" for a, i, _ in cut)
         return LayerJob(data[index], rest, index, f"{layer.name} [{where}] (FM2S)")
     return LayerJob(data, axes, (slice(None),) * data.ndim, f"{layer.name} (FM2S)")
 
