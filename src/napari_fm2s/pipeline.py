@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Optional
 
 import numpy as np
@@ -31,10 +32,10 @@ from .planes import infer
 from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
                         noise_estimate, window)
 from .noise_model import NoiseModel
-from .measure import white_noise_line
+from .measure import CORR_ON, white_noise_line
 from .presets import Preset
 from .runtime import RunContext, default_mode
-from .training import fit
+from .more_training import fit_and_more
 
 #: Most planes a shared model trains on (evenly spaced through the stack).
 TRAIN_PLANES = 8
@@ -93,6 +94,7 @@ class _Channel:
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
+    more: bool = False  # auto, white noise, steps not given: more_training.train_more
     noise: Optional[NoiseModel] = None  # the measured noise: the do-no-harm guard's
     bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
 
@@ -211,21 +213,23 @@ def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress
     def plane(i: int) -> Any:
         return sub[np.unravel_index(i, stack_shape)] if stack_shape else sub
 
-    def fit_on(raws: list[np.ndarray]) -> FM2SNet:
-        return fit(raws, p, mode=mode, device=ctx.device, progress=prog.for_fit(),
-                   cancel=ctx.cancelled)
+    def fit_on(raws: list[np.ndarray], imap: IntensityMap) -> FM2SNet:
+        var = (partial(ch.noise.unit_variance, scale=imap.scale, offset=imap.offset)
+               if ch.more and ch.noise is not None else None)
+        return fit_and_more(raws, p, mode, ctx.device, prog.for_fit(), ctx.cancelled, var,
+                            1 if per_plane else n)
 
     if not per_plane:
         idx = plane_subset(n)
         wins = train_windows(len(idx), h, w, p.filter_size)
         raws = load([plane(i)[win] for i, win in zip(idx, wins)], lazy, ctx.scheduler)
-        ch.nets = [fit_on([ch.maps[0].to_unit(r) for r in raws])]
+        ch.nets = [fit_on([ch.maps[0].to_unit(r) for r in raws], ch.maps[0])]
         return
     win = train_windows(1, h, w, p.filter_size)[0]
     for i in range(n):
         ctx.raise_if_cancelled()
         raw = load([plane(i)[win]], lazy, ctx.scheduler)[0]
-        ch.nets.append(fit_on([ch.maps[i].to_unit(raw)]))
+        ch.nets.append(fit_on([ch.maps[i].to_unit(raw)], ch.maps[i]))
 
 
 def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, lazy: bool,
@@ -353,6 +357,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         ctx.raise_if_cancelled()
         ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx,
                                     mode)
+        ch.more = auto and ch.noise is not None and max(ch.noise.corr) < CORR_ON and \
+            "fast_steps" not in (keep or {})
     if ctx.on_params is not None:
         ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))

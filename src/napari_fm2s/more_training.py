@@ -1,0 +1,127 @@
+"""More fast-mode training while the estimated error falls.
+
+Fast mode's 400 steps under-train some images: fine structure at high photon counts
+(SRDTrans' neurons, a 12-bit CCD at 25x the light, FMD's confocal cells) gains 0.3-2 dB
+from more, smooth nuclei and TIRF's low counts lose a little.  The image itself can tell:
+Stein's unbiased risk estimate of a result ``f`` of the input ``x`` with white noise of
+variance ``v``,
+
+    SURE(f) = mean((x - f)^2) - mean(v) + 2 mean(v div f),
+
+has the expectation of the result's mean squared error against the truth (the divergence
+by one Monte Carlo probe, as the do-no-harm guard takes it).  After the preset's steps,
+training continues in stages of :data:`EXTRA_STEPS` (one-cycle again, at
+:data:`EXTRA_LR` of the peak learning rate, no warm-up) while a stage lowers SURE on the
+training planes, at most :data:`MAX_STAGES` stages; the network of the lowest SURE is kept.
+``benchmarks/sure_steps.py`` (the network alone) and the benchmarks named in
+``docs/auto.md`` (the whole path).  No napari or Qt here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .guard import PROBE
+from .hooks import CancelLike, ProgressFn, cancel_checker, raise_if
+from .inference import INFERENCE_TILE, apply
+from .memory import log
+from .network import FM2SNet
+from .presets import Preset
+from .training import CropSampler, FastSchedule, fit, fit_fast
+
+#: Steps of one more stage, and its peak learning rate relative to fast mode's.
+EXTRA_STEPS, EXTRA_LR = 400, 0.5
+#: Most stages after the preset's steps: for a network that serves one plane (a 512 x 512
+#: plane stays under 10 s on two CPU cores), and one shared by a stack's planes.
+MAX_STAGES, MAX_STAGES_STACK = 1, 2
+
+Variance = Callable[[np.ndarray], np.ndarray]
+
+
+def risk(net: FM2SNet, planes: Sequence[np.ndarray], variance: Variance, seed: int,
+         cancelled: Callable[[], bool] = lambda: False) -> float:
+    """SURE of ``net``'s result on unit-scale 2D ``planes`` (mean over their pixels):
+    ``variance(f)`` the noise variance at the result's values; one Rademacher probe of
+    :data:`~napari_fm2s.guard.PROBE` noise standard deviations, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    total, pixels = 0.0, 0
+    for x in planes:
+        x = np.asarray(x, np.float32)
+        f = apply(net, x, tile=INFERENCE_TILE, cancelled=cancelled).astype(np.float64)
+        v = np.maximum(variance(f), 0.0)
+        d = PROBE * np.sqrt(v) * rng.choice([-1.0, 1.0], size=x.shape)
+        f2 = apply(net, (x + d).astype(np.float32), tile=INFERENCE_TILE,
+                   cancelled=cancelled).astype(np.float64)
+        trace = np.sum(d * (f2 - f)) / PROBE ** 2
+        total += float(np.sum((x - f) ** 2) - np.sum(v) + 2.0 * trace)
+        pixels += x.size
+    return total / max(pixels, 1)
+
+
+def extra_total(stages: int = MAX_STAGES) -> int:
+    """The most steps :func:`train_more` adds in ``stages`` (for a progress bar's total)."""
+    return EXTRA_STEPS * stages
+
+
+def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Variance,
+               done: int, progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
+               stages: int = MAX_STAGES, schedule: FastSchedule = FastSchedule()
+               ) -> FM2SNet:
+    """``net`` (trained ``done`` steps on the unit-scale ``raws`` with preset ``p``), or a
+    continuation of it in up to ``stages`` stages with a lower SURE (module docstring).
+    ``progress(step, total, loss)`` counts on from ``done`` to ``done +
+    extra_total(stages)``, which it reaches whether or not every stage ran."""
+    cancelled = cancel_checker(cancel)
+    total = done + extra_total(stages)
+    seed = int(p.seed)
+    best, best_risk = net, risk(net, raws, variance, seed, cancelled)
+    first_risk, kept = best_risk, 0
+    sched = replace(schedule, warmup_steps=0, lr=schedule.lr * EXTRA_LR)
+    last_loss = float("nan")
+    for k in range(stages):
+        raise_if(cancelled)
+        start = done + k * EXTRA_STEPS
+
+        def report(step: int, _total: int, loss: float, start: int = start) -> None:
+            nonlocal last_loss
+            last_loss = loss
+            if progress is not None:
+                progress(start + step, total, loss)
+
+        more = copy.deepcopy(best)
+        gen = torch.Generator().manual_seed(seed + 1 + k)
+        sampler = CropSampler(raws, p.filter_size, p.stride, sched.crop, gen, sched.flips,
+                              cancelled=cancelled)
+        fit_fast(more, sampler, replace(p, fast_steps=EXTRA_STEPS, seed=seed + 1 + k),
+                 sched, report, cancelled)
+        r = risk(more, raws, variance, seed, cancelled)
+        if not r < best_risk:  # NaN (a diverged stage) too
+            break
+        best, best_risk, kept = more, r, kept + 1
+    log.info("more training: %d of %d stages of %d steps kept (estimated error %.3g -> %.3g)",
+             kept, stages, EXTRA_STEPS, first_risk, best_risk)
+    if progress is not None:
+        progress(total, total, last_loss)
+    return best
+
+
+def fit_and_more(raws: Sequence[np.ndarray], p: Preset, mode: str, device: torch.device,
+                 progress: Optional[ProgressFn], cancel: CancelLike,
+                 variance: Optional[Variance], planes: int = 1) -> FM2SNet:
+    """:func:`~napari_fm2s.training.fit`, then in fast mode with a noise ``variance``
+    (unit scale; white noise) :func:`train_more`, in more stages for a network that
+    serves more than one of a stack's ``planes``; one progress count over both."""
+    if variance is None or mode != "fast":
+        return fit(raws, p, mode=mode, device=device, progress=progress, cancel=cancel)
+    stages = MAX_STAGES if planes <= 1 else MAX_STAGES_STACK
+    extra = extra_total(stages)
+    first = None if progress is None else (
+        lambda step, total, loss: progress(step, total + extra, loss))
+    net = fit(raws, p, mode=mode, device=device, progress=first, cancel=cancel)
+    done = FastSchedule().warmup_steps + p.fast_steps
+    return train_more(net, raws, p, variance, done, progress, cancel, stages)
