@@ -12,9 +12,10 @@ has the expectation of the result's mean squared error against the truth (the di
 by one Monte Carlo probe, as the do-no-harm guard takes it).  After the preset's steps,
 training continues in stages of :data:`EXTRA_STEPS` (one-cycle again, at
 :data:`EXTRA_LR` of the peak learning rate, no warm-up) while a stage lowers SURE on the
-training planes, at most :data:`MAX_STAGES` stages; the network of the lowest SURE is kept.
-``benchmarks/sure_steps.py`` (the network alone) and the benchmarks named in
-``docs/auto.md`` (the whole path).  No napari or Qt here.
+training planes, at most :data:`MAX_STAGES` stages (:data:`MAX_STAGES_STACK` for a network
+shared by a stack's planes); the network of the lowest SURE is kept.  Measured:
+``benchmarks/sure_steps.py`` (the network alone) and docs/auto.md, "More training while it
+pays" (the whole path).  No napari or Qt here.
 """
 
 from __future__ import annotations
