@@ -437,3 +437,13 @@ def test_spread_file_has_no_display_range_of_the_input(tmp_path, noisy_small):
         assert tf.imagej_metadata["min"] == 600.0
     with tifffile.TiffFile(tmp_path / "o.spread.tif") as tf:
         assert "min" not in tf.imagej_metadata and "Ranges" not in tf.imagej_metadata
+
+
+@pytest.mark.slow
+def test_the_more_training_verdict_is_printed(tmp_path, noisy_small, capsys):
+    """The default run says whether it kept more training (helper 23: the line was logged
+    but never printed)."""
+    tifffile.imwrite(tmp_path / "in.tif", noisy_small)
+    rc, err = _main(capsys, "denoise", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o.tif"))
+    assert rc == 0
+    assert "fm2s: more training: " in err and "extra stages of 400 steps kept" in err

@@ -56,6 +56,7 @@ def test_train_more_keeps_the_lowest_estimate_and_counts_its_steps():
     assert steps == sorted(steps) and steps[0] == done + 1
     total = done + extra_total(MAX_STAGES_STACK)
     assert seen[-1] == (total, total) and {t for _, t in seen} == {total}
+    assert seen.count((total, total)) == 1  # reached once, whether or not every stage ran
     assert extra_total() == EXTRA_STEPS * MAX_STAGES
 
 

@@ -308,8 +308,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logger.setLevel(level)
 
 
-#: Info lines the CLI prints (the axes, auto's values, the guard, outputs, series).
-_SAID = ("auto", "axes", "do-no-harm", "outputs", "series")
+#: Info lines the CLI prints (the axes, auto's values, the guard, more training, outputs,
+#: series).
+_SAID = ("auto", "axes", "do-no-harm", "more training", "outputs", "series")
 
 
 class _WarningLine(logging.Handler):

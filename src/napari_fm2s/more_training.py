@@ -71,26 +71,27 @@ def extra_total(stages: int = MAX_STAGES) -> int:
 
 def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Variance,
                done: int, progress: Optional[ProgressFn] = None, cancel: CancelLike = None,
-               stages: int = MAX_STAGES, schedule: FastSchedule = FastSchedule()
-               ) -> FM2SNet:
+               stages: int = MAX_STAGES, where: str = "",
+               schedule: FastSchedule = FastSchedule()) -> FM2SNet:
     """``net`` (trained ``done`` steps on the unit-scale ``raws`` with preset ``p``), or a
     continuation of it in up to ``stages`` stages with a lower SURE (module docstring).
     ``progress(step, total, loss)`` counts on from ``done`` to ``done +
-    extra_total(stages)``, which it reaches whether or not every stage ran."""
+    extra_total(stages)``, which it reaches whether or not every stage ran; ``where``: the
+    log line's channel (``" (channel C=1)"``)."""
     cancelled = cancel_checker(cancel)
     total = done + extra_total(stages)
     seed = int(p.seed)
     best, best_risk = net, risk(net, raws, variance, seed, cancelled)
     first_risk, kept = best_risk, 0
     sched = replace(schedule, warmup_steps=0, lr=schedule.lr * EXTRA_LR)
-    last_loss = float("nan")
+    last_loss, last_step = float("nan"), done
     for k in range(stages):
         raise_if(cancelled)
         start = done + k * EXTRA_STEPS
 
         def report(step: int, _total: int, loss: float, start: int = start) -> None:
-            nonlocal last_loss
-            last_loss = loss
+            nonlocal last_loss, last_step
+            last_loss, last_step = loss, start + step
             if progress is not None:
                 progress(start + step, total, loss)
 
@@ -104,16 +105,18 @@ def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Va
         if not r < best_risk:  # NaN (a diverged stage) too
             break
         best, best_risk, kept = more, r, kept + 1
-    log.info("more training: %d of %d stages of %d steps kept (estimated error %.3g -> %.3g)",
-             kept, stages, EXTRA_STEPS, first_risk, best_risk)
-    if progress is not None:
+    noise = float(np.mean([np.mean(variance(np.asarray(x, np.float64))) for x in raws]))
+    log.info("more training%s: %d of %d extra stages of %d steps kept (Stein's estimate of "
+             "the error changed by %+.2f x the noise variance)", where, kept, stages,
+             EXTRA_STEPS, (best_risk - first_risk) / max(noise, 1e-30))
+    if progress is not None and last_step < total:
         progress(total, total, last_loss)
     return best
 
 
 def fit_and_more(raws: Sequence[np.ndarray], p: Preset, mode: str, device: torch.device,
                  progress: Optional[ProgressFn], cancel: CancelLike,
-                 variance: Optional[Variance], planes: int = 1) -> FM2SNet:
+                 variance: Optional[Variance], planes: int = 1, where: str = "") -> FM2SNet:
     """:func:`~napari_fm2s.training.fit`, then in fast mode with a noise ``variance``
     (unit scale; white noise) :func:`train_more`, in more stages for a network that
     serves more than one of a stack's ``planes``; one progress count over both."""
@@ -125,4 +128,4 @@ def fit_and_more(raws: Sequence[np.ndarray], p: Preset, mode: str, device: torch
         lambda step, total, loss: progress(step, total + extra, loss))
     net = fit(raws, p, mode=mode, device=device, progress=first, cancel=cancel)
     done = FastSchedule().warmup_steps + p.fast_steps
-    return train_more(net, raws, p, variance, done, progress, cancel, stages)
+    return train_more(net, raws, p, variance, done, progress, cancel, stages, where)

@@ -95,6 +95,7 @@ class _Channel:
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
     more: bool = False  # auto, white noise, steps not given: more_training.train_more
+    where: str = ""  # " (channel C=1)" in messages
     noise: Optional[NoiseModel] = None  # the measured noise: the do-no-harm guard's
     bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
 
@@ -217,7 +218,7 @@ def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress
         var = (partial(ch.noise.unit_variance, scale=imap.scale, offset=imap.offset)
                if ch.more and ch.noise is not None else None)
         return fit_and_more(raws, p, mode, ctx.device, prog.for_fit(), ctx.cancelled, var,
-                            1 if per_plane else n)
+                            1 if per_plane else n, ch.where)
 
     if not per_plane:
         idx = plane_subset(n)
@@ -359,6 +360,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
                                     mode)
         ch.more = auto and ch.noise is not None and max(ch.noise.corr) < CORR_ON and \
             "fast_steps" not in (keep or {})
+        ch.where = layout.where(ch.index)
     if ctx.on_params is not None:
         ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
