@@ -62,8 +62,8 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
                  scheduler: Any = "threads") -> None:
     """Open ``src``, denoise it, write ``dst`` whole (atomically) or not at all.
 
-    Paths are checked by :func:`~napari_fm2s.batch_plan.make_plan`.  ``scheduler`` computes the chunks of lazy
-    (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.  A TIFF
+    Paths are checked by :func:`~napari_fm2s.batch_plan.make_plan`.  ``scheduler``
+    computes the chunks of lazy (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.  A TIFF
     of several series (an OME-TIFF's stage positions) has each denoised on its own and
     written as a series of ``dst`` (a TIFF), in order.
     """
@@ -72,8 +72,17 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
     opened = open_image(src, settings.lazy_bytes)
     if opened.series > 1:
         opened.close()
-        return _denoise_series(src, dst, settings, opened.series, progress, write_progress,
-                               scheduler)
+        _denoise_series(src, dst, settings, opened.series, progress, write_progress,
+                        scheduler)
+    else:
+        _denoise_single(opened, src, dst, settings, progress, write_progress, scheduler)
+    if not settings.spread:
+        _drop_stale_spread(dst)
+
+
+def _denoise_single(opened: Any, src: Path, dst: Path, settings: Settings, progress: Any,
+                    write_progress: Any, scheduler: Any) -> None:
+    """:func:`denoise_file` for an image of one series (closes ``opened``)."""
     try:
         result, axes, made = _denoise_opened(opened, src, settings, progress, scheduler)
         # the spread first: the result's file is the sign that the job is done
@@ -90,8 +99,6 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
             else:
                 write_tiff_series_atomic(path, [_series(data, axes, opened, desc, what)], 1,
                                          scheduler, write_progress)
-        if not settings.spread:
-            _drop_stale_spread(dst)
     finally:
         opened.close()
 
@@ -178,8 +185,6 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
                 add(_series(result, axes, opened, made, None))
             finally:
                 opened.close()
-    if not settings.spread:
-        _drop_stale_spread(dst)
 
 
 def _unwritable(folders: set[Path], make: bool) -> dict[Path, ValueError]:

@@ -94,8 +94,6 @@ class _Channel:
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
     constant: Optional[ConstantChannel] = None  # copied unchanged
     preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
-    more: bool = False  # auto, white noise, steps not given: more_training.train_more
-    where: str = ""  # " (channel C=1)" in messages
     noise: Optional[NoiseModel] = None  # the measured noise: the do-no-harm guard's
     bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
 
@@ -203,8 +201,10 @@ def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
 
 
 def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress,
-           ctx: RunContext) -> None:
-    """One network (shared) or one per plane (``per_plane``), in flat plane order."""
+           ctx: RunContext, more: bool, where: str) -> None:
+    """One network (shared) or one per plane (``per_plane``), in flat plane order;
+    ``more``: trained on while it pays (:mod:`~napari_fm2s.more_training`: auto with
+    steps not given, on white noise); ``where``: the channel, for messages."""
     p = ch.preset
     assert p is not None
     sub = ch.data
@@ -215,10 +215,11 @@ def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress
         return sub[np.unravel_index(i, stack_shape)] if stack_shape else sub
 
     def fit_on(raws: list[np.ndarray], imap: IntensityMap) -> FM2SNet:
-        var = (partial(ch.noise.unit_variance, scale=imap.scale, offset=imap.offset)
-               if ch.more and ch.noise is not None else None)
+        noise = ch.noise if more and ch.noise and max(ch.noise.corr) < CORR_ON else None
+        var = None if noise is None else partial(noise.unit_variance, scale=imap.scale,
+                                                 offset=imap.offset)
         return fit_and_more(raws, p, mode, ctx.device, prog.for_fit(), ctx.cancelled, var,
-                            1 if per_plane else n, ch.where)
+                            1 if per_plane else n, where)
 
     if not per_plane:
         idx = plane_subset(n)
@@ -358,14 +359,12 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
         ctx.raise_if_cancelled()
         ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx,
                                     mode)
-        ch.more = auto and ch.noise is not None and max(ch.noise.corr) < CORR_ON and \
-            "fast_steps" not in (keep or {})
-        ch.where = layout.where(ch.index)
     if ctx.on_params is not None:
         ctx.on_params(_reported(to_train, p, layout), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
     for ch in to_train:
-        _train(ch, lazy, per_plane, mode, prog, ctx)
+        _train(ch, lazy, per_plane, mode, prog, ctx,
+               auto and "fast_steps" not in (keep or {}), layout.where(ch.index))
     for ch in todo:
         if ch.constant is not None:
             log.warning("channel %s is constant: copied unchanged",

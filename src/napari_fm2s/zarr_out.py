@@ -7,6 +7,7 @@ napari or Qt here.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -47,9 +48,9 @@ def write_zarr_atomic(path: str | os.PathLike, data: Any, ome: Optional[dict] = 
 
     path = Path(path)
     shape = tuple(int(s) for s in data.shape)
-    if isinstance(data, np.ndarray):
-        chunks = tuple([1] * (len(shape) - 2) + [min(s, 1024) for s in shape[-2:]])
-        data = da.from_array(data, chunks=chunks)
+    if isinstance(data, np.ndarray):  # planes of up to 1024 x 1024
+        data = da.from_array(data, chunks=tuple([1] * (len(shape) - 2)
+                                                + [min(s, 1024) for s in shape[-2:]]))
     chunks = tuple(int(c) for c in (chunks or data.chunksize))  # the input's, if given
     data = data.rechunk(chunks)
     kw = _zarr_kwargs(zarr_format)
