@@ -95,9 +95,12 @@ MEDIAN_SIGNIFICANCE = 2.0
 #: The variance cap's ``1 - 2 div f`` is floored here (a result that keeps half the noise
 #: or more bounds nothing).
 CAP_FLOOR = 0.1
-#: Standard deviations of evidence the blur's share needs for correlated noise (white
-#: noise: none).  Measured (fast, auto, seed 3407): WideField_BPAE_B_1 (corr 0.6) 34.48
-#: dB without the blur, 34.23 with no margin, 34.41 with 1, 34.50 with 2.
+#: Standard deviations of evidence the blur's share needs (any noise).  Measured (fast,
+#: auto, seed 3407): WideField_BPAE_B_1 (corr 0.6) 34.48 dB without the blur, 34.23 with
+#: no margin, 34.41 with 1, 34.50 with 2.  On white noise, with none, a share clipped at 0
+#: took the estimate's noise as gain: SRDTrans frames 0 / 3 / 6 lost 0.07 dB (offset-
+#: matched) to the blur (12-19 % shares); with 2: +0.005 dB on SRDTrans, -0.002 on the 20
+#: FMD images, +0.04 over the blur on ``benchmarks/camera_kinds.py`` (docs/auto.md).
 BLUR_SIGNIFICANCE = 2.0
 #: Blend only where the removed part exceeds the noise by more than this many standard
 #: deviations of a local mean of squared noise (``sqrt(2 / n)`` for ``n`` pixels).
@@ -230,10 +233,9 @@ def toward(x: np.ndarray, f: np.ndarray, tf: np.ndarray, c: np.ndarray, tc: np.n
 def toward_blur(x: np.ndarray, f: np.ndarray, var: np.ndarray, tf: np.ndarray,
                 corr: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`toward` the Gaussian blur of ``x`` (sigma :data:`BLUR_SIGMA`, exact ``v
-    div``); correlated noise needs :data:`BLUR_SIGNIFICANCE` standard deviations."""
+    div``), with :data:`BLUR_SIGNIFICANCE` standard deviations of evidence."""
     g = gaussian_filter(x, BLUR_SIGMA, mode="reflect")
-    sig = BLUR_SIGNIFICANCE if max(corr) >= CORR_ON else 0.0
-    return toward(x, f, tf, g, blur_trace_factor(corr) * var, var, corr, sig)
+    return toward(x, f, tf, g, blur_trace_factor(corr) * var, var, corr, BLUR_SIGNIFICANCE)
 
 
 def divergence(x: np.ndarray, out: np.ndarray, var: np.ndarray, corr: tuple[float, float],
