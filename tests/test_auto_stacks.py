@@ -45,6 +45,25 @@ def test_camera_model_recovered_from_pooled_stack():
     assert est.read_noise * imap.scale == pytest.approx(READ, rel=0.10)
 
 
+def test_estimated_offset_is_reported_with_its_bounds():
+    """A slow CCD (read noise 8 ADU, 1 ADU per photon, offset 100): the noise line's zero
+    lies read^2 / gain = 64 ADU below the offset (helper 23's 12-bit CCD read "offset 0");
+    the reported range runs from it to the darkest background level, which holds the
+    offset within a fraction of the noise (read here 1.8 ADU low)."""
+    rng = np.random.default_rng(5)
+    field = gaussian_filter(rng.standard_normal((256, 256)), 12)
+    field = (field - np.quantile(field, 0.35)) / (field.max() - np.quantile(field, 0.35))
+    frame = np.round(rng.poisson(60.0 * np.clip(field, 0, 1)) + OFFSET
+                     + rng.normal(0, 8.0, field.shape)).astype(np.uint16)
+    seen = []
+    denoise(frame, on_params=lambda p, m: seen.append(p), **FAST)
+    p = seen[0]
+    words = p.description.split("offset ")[1].split()
+    lo, to, hi = float(words[0]), words[1], float(words[2])
+    assert to == "to" and lo < 0.8 * OFFSET and OFFSET - 0.4 * 8.0 <= hi <= OFFSET + 10
+    assert "not subtracted" in p.description
+
+
 def test_auto_on_stack_numpy_and_lazy_agree_and_report():
     stack = _camera_stack(n=3, shape=(96, 96))
     seen = []

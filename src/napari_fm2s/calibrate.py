@@ -239,7 +239,10 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
 
 
 def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
-    """One line: the calibrated values (unrounded) and the camera model in input units."""
+    """One line: the calibrated values (unrounded) and the camera model in input units;
+    an estimated offset as a range: from :attr:`~napari_fm2s.measure.NoiseEstimate.offset`
+    (a lower bound) to the darkest flat level (a background holds no fewer than 0
+    photons; picked as the darkest, it reads a fraction of a noise std low)."""
     off = (q.black if given else est.offset) * imap.scale + imap.offset
     lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
@@ -248,8 +251,11 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    how = "given" if given else "estimated, a lower bound; not subtracted"
-    return (f"offset {off:.6g} ({how}), gain "
+    top = est.dark * imap.scale + imap.offset
+    how = "(given)" if given else (f"to {top:.6g} (estimated: between the noise variance "
+                                   "line's zero and the darkest background level; not "
+                                   "subtracted)")
+    return (f"offset {off:.6g} {how}, gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
             f"k_p {q.k_p!r}, "

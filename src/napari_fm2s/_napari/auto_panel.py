@@ -21,7 +21,9 @@ _OFFSET_TIP = (
     "The camera's black level (offset: no photons), read where the noise's variance-"
     "against-intensity line reaches zero (docs/auto.md): that lies below the black level "
     "by the read noise squared over the gain (a few ADU on most sCMOS cameras, more on "
-    "slow CCDs), so the true offset is this or above. Auto leaves it in the image (measured "
+    "slow CCDs), so the true offset is the first number or above; the second is the "
+    "darkest background level, which holds no fewer than 0 photons (within its noise). "
+    "Auto leaves it in the image (measured "
     "better); to give it yourself, type it in the 'Camera offset' field (as "
     "denoise(image, offset=...) or fm2s denoise --offset)")
 _ENTRY_TIP = (
@@ -30,21 +32,28 @@ _ENTRY_TIP = (
     "estimated. Cleared when another image is selected (an offset belongs to its camera).")
 
 
-def offset_units(plane: np.ndarray, cal: Calibration) -> float:
-    """The calibration's estimated camera offset in ``plane``'s own units (the intensity
-    mapping ``auto_calibration`` and ``denoise()`` use)."""
+def offset_units(plane: np.ndarray, cal: Calibration) -> tuple[float, float]:
+    """The bounds of the calibration's estimated camera offset in ``plane``'s own units (the
+    intensity mapping ``auto_calibration`` and ``denoise()`` use): the noise line's zero
+    (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`) and the darkest flat level."""
     imap = intensity_map(check_image(plane))  # NaN pixels filled, as calibration takes them
-    return float(cal.estimate.offset * imap.scale + imap.offset)
+    est = cal.estimate
+    return (float(est.offset * imap.scale + imap.offset),
+            float(est.dark * imap.scale + imap.offset))
 
 
-def offset_line(value: float, dtype: Any) -> str:
-    """E.g. "Camera offset ≈ 100 ADU or above (estimated; not subtracted)": a lower bound
-    (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`)."""
+def offset_line(bounds: tuple[float, float], dtype: Any) -> str:
+    """E.g. "Camera offset 96-110 ADU (estimated; not subtracted)" (:func:`offset_units`)."""
     dt = np.dtype(dtype)
     unit = ("grey levels" if dt == np.uint8 else "ADU" if np.issubdtype(dt, np.integer)
             else "(image units)")
-    number = f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
-    return f"Camera offset ≈ {number} {unit} or above (estimated; not subtracted)"
+
+    def number(value: float) -> str:
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
+
+    lo, hi = (number(b) for b in bounds)
+    span = f"≈ {lo}" if lo == hi else f"{lo}-{hi}"
+    return f"Camera offset {span} {unit} (estimated; not subtracted)"
 
 
 class Calibrator(QObject):
@@ -73,7 +82,7 @@ class Calibrator(QObject):
         #: What the last Auto measured and chose (None before the first Auto).
         self.last: Optional[Calibration] = None
         #: The offset it estimated, in the image's units.
-        self.offset: Optional[float] = None
+        self.offset: Optional[tuple[float, float]] = None  # the estimate's bounds
         #: What the last calibration was of (the widget's key for a layer's data).
         self.key: Optional[Hashable] = None
         self._worker: Any = None
