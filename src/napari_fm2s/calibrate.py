@@ -240,7 +240,8 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
 
 def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
     """One line: the calibrated values (unrounded) and the camera model in input units;
-    an estimated offset as a range: from :attr:`~napari_fm2s.measure.NoiseEstimate.offset`
+    the read noise as the noise measured at the darkest level, which holds it and that
+    level's shot noise; an estimated offset as a range: from :attr:`~napari_fm2s.measure.NoiseEstimate.offset`
     (a lower bound) to the darkest flat level (a background holds no fewer than 0
     photons; picked as the darkest, it reads a fraction of a noise std low)."""
     off = (q.black if given else est.offset) * imap.scale + imap.offset
@@ -256,7 +257,8 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
                                    "line's zero and the darkest background level; not "
                                    "subtracted)")
     return (f"offset {off:.6g} {how}, gain "
-            f"{est.gain * imap.scale:.4g} per photon, read noise {est.read_noise * imap.scale:.4g}"
+            f"{est.gain * imap.scale:.4g} per photon, read noise at most "
+            f"{est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
             f"k_p {q.k_p!r}, "
             f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
