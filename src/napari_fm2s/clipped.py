@@ -39,7 +39,9 @@ CLIP_PILE = 1.0
 CLIP_BIN = 0.02
 
 
-def _clipped_floor(p: np.ndarray, v: float) -> bool:
+def clipped_floor(p: np.ndarray, v: float) -> bool:
+    """Whether ``v``, the minimum of the (Y, X) plane ``p``, is a clipped floor (module
+    docstring), not a pile of photon counts' zeros."""
     hit = p == v
     if hit.mean() < CLIP_FRACTION or hit.all():
         return False
@@ -61,7 +63,7 @@ def unclipped(x: np.ndarray) -> np.ndarray:
     out = np.ones(x.shape, bool)
     for i, p in enumerate(x):
         v = p.min()
-        if _clipped_floor(p, v):
+        if clipped_floor(p, v):
             out[i] = ~maximum_filter(p == v, 3)
     return out
 
