@@ -63,9 +63,9 @@ def denoise_file(src: Path, dst: Path, settings: Settings,
     """Open ``src``, denoise it, write ``dst`` whole (atomically) or not at all.
 
     Paths are checked by :func:`~napari_fm2s.batch_plan.make_plan`.  ``scheduler``
-    computes the chunks of lazy (zarr or large TIFF) input: ``"threads"`` (here), or a ``distributed.Client``.  A TIFF
-    of several series (an OME-TIFF's stage positions) has each denoised on its own and
-    written as a series of ``dst`` (a TIFF), in order.
+    computes the chunks of lazy (zarr or large TIFF) input: ``"threads"`` (here), or a
+    ``distributed.Client``.  A TIFF of several series (an OME-TIFF's stage positions) has
+    each denoised on its own and written as a series of ``dst`` (a TIFF), in order.
     """
     src, dst = Path(src), Path(dst)
     remove_stale_parts(dst)

@@ -39,7 +39,7 @@ __all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
            "MIN_BIN_PIXELS", "NoiseCurve",
            "NoiseEstimate", "estimate_noise", "measure", "noise_corr", "residual_response",
            "Calibration", "calibrate", "auto_preset", "auto_calibration", "is_auto",
-           "describe", "noise_estimate"]
+           "describe", "noise_estimate", "offset_bounds"]
 
 #: Calibration looks at most at this many pixels per side of a plane (a centred window),
 #: and at most at CALIBRATION_PIXELS pixels over all the planes pooled.
@@ -238,13 +238,25 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     return Calibration(p, est, f, real, syn)
 
 
+def offset_bounds(est: NoiseEstimate, imap: IntensityMap) -> tuple[float, float]:
+    """The estimated camera offset's range in input units: from where the noise variance
+    line reaches zero (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`, a lower bound)
+    to the darkest flat level (a background holds no fewer than 0 photons; picked as the
+    darkest, it reads a fraction of a noise std low)."""
+    return (float(est.offset * imap.scale + imap.offset),
+            float(est.dark * imap.scale + imap.offset))
+
+
 def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
     """One line: the calibrated values (unrounded) and the camera model in input units;
     the read noise as the noise measured at the darkest level, which holds it and that
-    level's shot noise; an estimated offset as a range: from :attr:`~napari_fm2s.measure.NoiseEstimate.offset`
-    (a lower bound) to the darkest flat level (a background holds no fewer than 0
-    photons; picked as the darkest, it reads a fraction of a noise std low)."""
-    off = (q.black if given else est.offset) * imap.scale + imap.offset
+    level's shot noise; an estimated offset as its range (:func:`offset_bounds`)."""
+    if given:
+        off, how = q.black * imap.scale + imap.offset, "(given)"
+    else:
+        off, top = offset_bounds(est, imap)
+        how = (f"to {top:.6g} (estimated: between the noise variance line's zero and the "
+               "darkest background level; not subtracted)")
     lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
     rows = "" if q.corr_y is None else \
@@ -252,10 +264,6 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    top = est.dark * imap.scale + imap.offset
-    how = "(given)" if given else (f"to {top:.6g} (estimated: between the noise variance "
-                                   "line's zero and the darkest background level; not "
-                                   "subtracted)")
     return (f"offset {off:.6g} {how}, gain "
             f"{est.gain * imap.scale:.4g} per photon, read noise at most "
             f"{est.read_noise * imap.scale:.4g}"

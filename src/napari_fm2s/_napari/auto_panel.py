@@ -14,7 +14,7 @@ from superqt.utils import create_worker
 
 from ..api import check_offset
 from ..checks import check_image
-from ..calibrate import Calibration, auto_calibration
+from ..calibrate import Calibration, auto_calibration, offset_bounds
 from ..intensity import intensity_map
 
 _OFFSET_TIP = (
@@ -33,13 +33,11 @@ _ENTRY_TIP = (
 
 
 def offset_units(plane: np.ndarray, cal: Calibration) -> tuple[float, float]:
-    """The bounds of the calibration's estimated camera offset in ``plane``'s own units (the
-    intensity mapping ``auto_calibration`` and ``denoise()`` use): the noise line's zero
-    (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`) and the darkest flat level."""
+    """The calibration's estimated camera offset range in ``plane``'s own units
+    (:func:`~napari_fm2s.calibrate.offset_bounds`, with the intensity mapping
+    ``auto_calibration`` and ``denoise()`` use)."""
     imap = intensity_map(check_image(plane))  # NaN pixels filled, as calibration takes them
-    est = cal.estimate
-    return (float(est.offset * imap.scale + imap.offset),
-            float(est.dark * imap.scale + imap.offset))
+    return offset_bounds(cal.estimate, imap)
 
 
 def offset_line(bounds: tuple[float, float], dtype: Any) -> str:
