@@ -6,8 +6,9 @@ import pytest
 
 from napari_fm2s import denoise
 from napari_fm2s.inference import apply
-from napari_fm2s.more_training import (EXTRA_STEPS, MAX_STAGES, MAX_STAGES_STACK, extra_total,
-                                       risk, train_more)
+from napari_fm2s.more_training import (EXTRA_STEPS, MAX_STAGES, MAX_STAGES_STACK,
+                                       STAGE_SIGNIFICANCE, extra_total, fall, risk,
+                                       risk_terms, train_more)
 from napari_fm2s.presets import get_preset
 from napari_fm2s.training import FastSchedule, fit
 
@@ -58,6 +59,36 @@ def test_train_more_keeps_the_lowest_estimate_and_counts_its_steps():
     assert seen[-1] == (total, total) and {t for _, t in seen} == {total}
     assert seen.count((total, total)) == 1  # reached once, whether or not every stage ran
     assert extra_total() == EXTRA_STEPS * MAX_STAGES
+
+
+def test_a_fall_within_chance_is_not_significant():
+    """:func:`fall` pairs the per-pixel terms: a fall of 0.01 under noise of sd 1 on a
+    64 px plane is within its standard error (~1/64 per pixel's sd, here the blocks'),
+    one of 0.2 is far beyond it; the standard error matches i.i.d. theory."""
+    rng = np.random.default_rng(0)
+    before = [rng.standard_normal((64, 64))]
+    after = [before[0] - 0.01 + rng.standard_normal((64, 64))]
+    mean, se = fall(before, after)
+    assert se == pytest.approx(1 / 64, rel=0.5)
+    assert not mean > STAGE_SIGNIFICANCE * se
+    lower = [before[0] - 0.2 + 0.1 * rng.standard_normal((64, 64))]
+    mean, se = fall(before, lower)
+    assert mean == pytest.approx(0.2, abs=0.01) and mean > 10 * se
+    assert fall([np.zeros((8, 8))], [np.zeros((8, 8)) - 1])[1] == np.inf  # no whole block
+
+
+def test_risk_terms_average_to_risk():
+    x, _, sd = _scene(3, size=48)
+    p = get_preset("confocal").with_overrides(fast_steps=10)
+    net = fit([x], p)
+
+    def variance(u: np.ndarray) -> np.ndarray:
+        return np.full(u.shape, sd * sd)
+
+    terms = risk_terms(net, [x, x[:32]], variance, seed=4)
+    assert [t.shape for t in terms] == [(48, 48), (32, 48)]
+    assert risk(net, [x, x[:32]], variance, seed=4) == pytest.approx(
+        (terms[0].sum() + terms[1].sum()) / (48 * 48 + 32 * 48))
 
 
 @pytest.mark.slow
