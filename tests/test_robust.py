@@ -115,6 +115,22 @@ def test_nan_pixels_are_missing_not_zero():
     assert np.isnan(x).mean() > 0.3 and 9 < sd < 15
 
 
+def test_a_wholly_missing_plane_is_named_and_not_guarded(caplog):
+    """A stack with one plane all NaN (a dropped frame): the warning says so, the plane
+    comes back NaN, and the guard's line does not count its fill (helper 25: "25 % of the
+    removed part put back", all of it the NaN plane's)."""
+    rng = np.random.default_rng(2)
+    truth = 100 + 400 * synthetic_cells((64, 64))[1].astype(np.float64) / 255
+    x = np.stack([truth + rng.normal(0, 12, truth.shape) for _ in range(4)]).astype(np.float32)
+    x[1] = np.nan
+    with caplog.at_level(logging.INFO, logger="napari_fm2s"):
+        out = denoise(x, axes="TYX", fast_steps=40)
+    assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2, 3]]).all()
+    text = caplog.text
+    assert "25 % of the pixels are NaN (1 of 4 planes wholly)" in text
+    assert "acted on 4 of 4" not in text
+
+
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(images(), _OPTIONS)

@@ -76,6 +76,15 @@ def available_memory() -> Optional[int]:
     return min(found)
 
 
+#: In-memory planes of more pixels than this are denoised in blocks
+#: (:func:`napari_fm2s.planes.infer`, with the lazy path's chunks and halo).
+BLOCK_PIXELS = 2048 * 2048
+#: Peak bytes per pixel of a plane (or block) going through inference and the do-no-harm
+#: guard.  Measured (peak RSS less ~0.4 GB for Python and torch): a 2048 x 2048 uint16
+#: plane 2.6 GB (helper 25); a 4096 x 4096 one 1.7 GB in blocks of 1024 x 1024.
+GUARD_BYTES = 600
+
+
 def estimate_bytes(total_pixels: int, plane: tuple[int, int], train_pixels: int,
                    channels: int, mode: str, tile: int) -> int:
     """Peak bytes of an in-memory run (generous; the network's own size is negligible).
@@ -86,7 +95,8 @@ def estimate_bytes(total_pixels: int, plane: tuple[int, int], train_pixels: int,
     """
     h, w = plane
     n = int(channels)
-    base = 4 * total_pixels + 16 * h * w  # result + one plane's float64 / float32 copies
+    # the result, and one plane's (or block's) working copies: the guard's float64 arrays
+    base = 4 * total_pixels + GUARD_BYTES * min(h * w, BLOCK_PIXELS)
     if mode == "paper":  # whole planes: raw, target, noisy sample, activations and grads
         train = train_pixels * (4 * (3 * n + 1) + 8 * (72 + n) + 12)
     else:  # crops from a bounded pool of tiles, plus the planes handed to training

@@ -14,9 +14,10 @@ from scipy.ndimage import distance_transform_edt
 from .memory import log
 
 
-def missing_pixels(arr: Any, lazy: bool) -> Optional[np.ndarray]:
-    """The NaN pixels of an in-memory float ``arr`` (bool, its shape), or None when there
-    are none (or ``lazy``).  ValueError when every pixel is NaN."""
+def missing_pixels(arr: Any, lazy: bool, y: int = -2, x: int = -1) -> Optional[np.ndarray]:
+    """The NaN pixels of an in-memory float ``arr`` (bool, its shape; planes along axes
+    ``y``, ``x``), or None when there are none (or ``lazy``).  ValueError when every
+    pixel is NaN."""
     if lazy or not np.issubdtype(arr.dtype, np.floating):
         return None
     nan = np.isnan(arr)
@@ -24,8 +25,11 @@ def missing_pixels(arr: Any, lazy: bool) -> Optional[np.ndarray]:
         return None
     if nan.all():
         raise ValueError("image is all NaN: there is nothing to denoise")
-    log.warning("%.2g %% of the pixels are NaN: taken as missing (filled from their nearest "
-                "pixels for denoising, NaN again in the result)", 100 * nan.mean())
+    planes = np.moveaxis(nan, (y, x), (-2, -1)).reshape(-1, nan.shape[y] * nan.shape[x])
+    whole = int(planes.all(axis=1).sum())
+    log.warning("%.2g %% of the pixels are NaN%s: taken as missing (filled from their nearest "
+                "pixels for denoising, NaN again in the result)", 100 * nan.mean(),
+                f" ({whole} of {len(planes)} planes wholly)" if whole else "")
     return nan
 
 

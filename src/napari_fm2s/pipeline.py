@@ -314,7 +314,7 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     h, w = layout.plane
     check_guessed_plane(layout.shape, ax)  # axes not given only: given ones are the user's
     check_plane_size(h, w, p.filter_size if model is None else 1, ax)  # a model: no median
-    missing = missing_pixels(arr, lazy)  # NaN: filled for denoising, NaN in the result
+    missing = missing_pixels(arr, lazy, ax.index("Y"), ax.index("X"))  # NaN: filled, NaN again
     if missing is not None:
         arr = fill_missing(arr, missing, ax.index("Y"), ax.index("X"))
     found = channel_like_stack(arr, ax, lambda parts: load(parts, lazy, ctx.scheduler))

@@ -18,11 +18,12 @@ import numpy as np
 
 from .axes import Layout
 from .hooks import raise_if
+from .defects import without_defects
 from .guard import GUARD_RADIUS, MEDIAN_WINDOW, REPORT_FRACTION, constant_areas, guard
 from .inference import INFERENCE_TILE, apply, apply_with_spread
 from .intensity import IntensityMap
-from .lazy import map_planes
-from .memory import log
+from .lazy import CHUNK, map_planes
+from .memory import BLOCK_PIXELS, log
 from .network import FM2SNet
 from .noise_model import NoiseModel
 
@@ -87,14 +88,21 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     fidelity (fast-mode) network's result keeps the input's constant areas (zero
     padding) exactly."""
     x = imap.to_unit(raw)
-    d = None
-    if spread:
-        unit, d = apply_with_spread(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
-    else:
-        unit = apply(net, x, tile=INFERENCE_TILE, cancelled=cancelled)
+
+    def network(a: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        if spread:
+            return apply_with_spread(net, a, tile=INFERENCE_TILE, cancelled=cancelled)
+        return apply(net, a, tile=INFERENCE_TILE, cancelled=cancelled), None
+
+    unit, d = network(x)
     shares = (0.0, 0.0, 0.0)
-    if noise is not None:
+    if noise is not None and raw.min() < raw.max():  # a constant plane: nothing to guard
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
+        fixed = without_defects(x, np.sqrt(np.maximum(var, 0.0)))
+        if fixed is not x:  # camera defects: repaired before the network
+            x = fixed
+            unit, d = network(x)
+            var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
         layers = partial(noise.layers, scale=imap.scale, offset=imap.offset)
         unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin, layers)
@@ -107,6 +115,17 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
         info = np.iinfo(raw.dtype)  # plateaus: up to 65562 from uint16; -0.003 from counts)
         np.clip(out, info.min, info.max, out=out)
     return out, None if d is None else d * np.float32(imap.scale), shares
+
+
+def _in_blocks(data: np.ndarray) -> Any:
+    """In-memory (stack..., Y, X) ``data`` as a dask array of one plane by
+    :data:`~napari_fm2s.lazy.CHUNK` x CHUNK pixels per chunk: a plane of more than
+    :data:`~napari_fm2s.memory.BLOCK_PIXELS` is denoised in such blocks, with the lazy
+    path's halo (the same result), so the guard's ~600 bytes per pixel
+    (:data:`~napari_fm2s.memory.GUARD_BYTES`) are those of a block, not of the plane."""
+    import dask.array as da
+
+    return da.from_array(data, chunks=(1,) * (data.ndim - 2) + (CHUNK, CHUNK))
 
 
 def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
@@ -125,13 +144,18 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
         if not ch.nets:  # alpha sample or constant channel
             copy = ch.data.astype(np.float32)
             res = [copy, copy * 0] if spread else [copy]
-        elif lazy:
-            res = [map_planes(ch.data, partial(denoise_block, stack_shape=stack_shape,
-                                               nets=ch.nets, maps=ch.maps,
-                                               cancelled=cancelled, spread=bool(k),
-                                               noise=noise, where=where, chunked=True),
+        elif lazy or ch.data.shape[-2] * ch.data.shape[-1] > BLOCK_PIXELS:
+            data = ch.data if lazy else _in_blocks(np.asarray(ch.data))
+            res = [map_planes(data, partial(denoise_block, stack_shape=stack_shape,
+                                            nets=ch.nets, maps=ch.maps,
+                                            cancelled=cancelled, spread=bool(k),
+                                            noise=noise, where=where, chunked=True),
                               extra_halo=GUARD_RADIUS if noise is not None else 0)
                    for k in range(n_out)]
+            if not lazy:  # one block at a time: the memory of one block's guard
+                import dask
+
+                res = list(dask.compute(*res, scheduler="synchronous"))
         else:
             raise_if(cancelled)
             first = (0,) * len(stack_shape)
