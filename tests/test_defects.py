@@ -40,7 +40,9 @@ def test_defects_are_dead_lines_and_lone_pixels_not_structure():
     cells = sum(np.exp(-((yy - 70) ** 2 + (xx - c) ** 2) / (2 * 4.0 ** 2)) for c in (60, 72))
     clean = np.clip(clean + cells, 0, None)
     raw, truth = _camera(clean / clean.max(), seed=1)
-    sd = np.sqrt(2.0 * (truth - 100.0) + 4.0)
+    def sd(v: np.ndarray) -> np.ndarray:  # 2 ADU per photon above 100, read noise 2
+        return np.sqrt(2.0 * np.maximum(v - 100.0, 0.0) + 4.0)
+
     assert not defects(raw, sd).any()
     bad = raw.copy()
     bad[:, 40] = 0.0  # dead column
@@ -52,9 +54,17 @@ def test_defects_are_dead_lines_and_lone_pixels_not_structure():
     found = defects(bad, sd)
     assert np.array_equal(found, want & ~((yy == 20) & (xx == 40)))
     fixed = without_defects(bad, sd)
-    assert np.all(np.abs(fixed - truth)[want] < HOT_SD * sd[want])
+    assert np.all(np.abs(fixed - truth)[want] < HOT_SD * sd(truth)[want])
     assert np.array_equal(fixed[~want], bad[~want])
     assert without_defects(raw, sd) is raw  # nothing to repair: no copy
+
+
+def test_photon_counts_are_no_defects():
+    """Sparse photon counts (0.01 per pixel): a count of 1 among zeros lies many noise sd
+    above the zeros' noise, but not above the noise at its own value."""
+    counts = np.random.default_rng(5).poisson(0.01, (128, 128)).astype(np.float64)
+    assert counts.sum() > 50
+    assert not defects(counts, lambda v: np.sqrt(np.maximum(v, 1e-4))).any()
 
 
 def test_dead_column_is_repaired_and_its_neighbours_denoised():

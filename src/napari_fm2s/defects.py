@@ -5,8 +5,14 @@ harm").  No napari or Qt here.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy.ndimage import maximum_filter, median_filter, minimum_filter
+
+from .clipped import unclipped
+
+NoiseStd = Callable[[np.ndarray], np.ndarray]
 
 #: Excess or deficit (noise standard deviations) from which a pixel may be a defect.
 HOT_SD = 8.0
@@ -20,26 +26,38 @@ HOT_RATIO = 3.0
 DEFECT_PASSES = 3
 
 
-def defects(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Camera defects of a (Y, X) plane of noise std ``sd`` (bool, its shape): hot pixels,
-    whose excess over the median of the 5 x 5 ring around them is above :data:`HOT_SD`
-    noise standard deviations and more than :data:`HOT_RATIO` times their brightest
-    neighbour's (a spot's peak, whose PSF reaches its neighbours, is kept), and dead
-    (cold) pixels, rows and columns: among the plane's darkest 1 %, a deficit below that
-    median above :data:`HOT_SD` standard deviations and more than twice that of both
-    neighbours along x or both along y (a valley one pixel wide below the background)."""
+def ring_excess(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(base, excess, brightest)`` of a (Y, X) plane: the median of the 5 x 5 ring
+    around each pixel, the pixel's excess over it, and its brightest 8-neighbour's."""
     eight = np.ones((3, 3), bool)
     eight[1, 1] = False
     ring = np.ones((5, 5), bool)
     ring[1:4, 1:4] = False
     base = median_filter(x, footprint=ring, mode="reflect")
-    excess = x - base
     brightest = maximum_filter(x, footprint=eight, mode="reflect") - base
-    hot = (excess > HOT_SD * sd) & (excess > HOT_RATIO * np.maximum(brightest, 0.0))
+    return base, x - base, brightest
+
+
+def defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
+    """Camera defects of a (Y, X) plane (bool, its shape; ``sd(values)``: the noise std
+    at those values): hot pixels, whose excess over the median of the 5 x 5 ring around
+    them is above :data:`HOT_SD` noise standard deviations at their own value (a photon
+    count of 1 among zeros is no defect), off the plane's floor, and more than :data:`HOT_RATIO` times their brightest
+    neighbour's (a spot's peak, whose PSF reaches its neighbours, is kept), and dead
+    (cold) pixels, rows and columns: among the plane's darkest 1 %, a deficit below that
+    median above :data:`HOT_SD` standard deviations at the median and more than twice
+    that of both neighbours along x or both along y (a valley one pixel wide below the background).
+    Not next to a clipped floor (:func:`~napari_fm2s.clipped.unclipped`), whose sparse
+    noise spikes read many noise sd above it."""
+    base, excess, brightest = ring_excess(x)
+    # on the plane's floor (zeros of photon counts or of a clipped export) a spike is a
+    # count or censored noise as likely as a defect
+    hot = ((excess > HOT_SD * sd(x)) & (excess > HOT_RATIO * np.maximum(brightest, 0.0))
+           & (base > x.min()))
     deficit = -excess
     # below the plane's darkest 1 %: a valley between bright spots on a low-noise image is
     # 1-2 px wide too, and its depth can reach 8 sd of the noise (test_do_no_harm)
-    cold = (deficit > HOT_SD * sd) & (x <= np.percentile(x, 1))
+    cold = (x <= np.percentile(x, 1)) & (deficit > HOT_SD * sd(base))
     if cold.any():
         pair_y = np.array([[True], [False], [True]])
         pair_x = pair_y.T
@@ -48,13 +66,14 @@ def defects(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
             darker = base - minimum_filter(x, footprint=pair, mode="reflect")
             thin |= deficit > 2.0 * np.maximum(darker, 0.0)
         cold &= thin
-    return hot | cold
+    # next to a clipped floor the noise is censored: its spikes are noise, not defects
+    return (hot | cold) & unclipped(x[None])[0]
 
 
-def without_defects(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """``x`` (a (Y, X) plane, noise std ``sd``) with each of its :func:`defects` replaced
-    by the median of its 8 neighbours that are not defects themselves (in up to
-    :data:`DEFECT_PASSES` passes: where a dead row crosses a dead column, the crossing is
+def without_defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
+    """``x`` (a (Y, X) plane; ``sd(values)`` the noise std at those values) with each of
+    its :func:`defects` replaced by the median of its 8 neighbours that are not defects
+    themselves (in up to :data:`DEFECT_PASSES` passes: where a dead row crosses a dead column, the crossing is
     found once its neighbours are repaired); ``x`` itself when there are none.  The
     network, never trained on such pixels, passes a dead column through and smears it
     into its neighbours; the guard would read a hot pixel as removed signal and put it

@@ -61,6 +61,7 @@ from scipy.ndimage import (gaussian_filter, maximum_filter, median_filter, minim
                            uniform_filter)
 
 from .clipped import clipped_floor
+from .defects import HOT_SD, ring_excess
 from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, local_bias
 from .measure import CORR_ON
 from .noise import colour_kernel, colour_noise
@@ -324,20 +325,41 @@ def wide_median(a: np.ndarray, size: int) -> np.ndarray:
     return 0.5 * (rows_first + cols_first)
 
 
+def without_hot_pixels(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``x`` (a (Y, X) plane, noise std ``sd``) with each hot pixel replaced by the median
+    of its 8 neighbours: a pixel whose excess over the median of the 5 x 5 ring around it
+    is above :data:`HOT_SD` noise standard deviations and more than twice its brightest
+    neighbour's (the rule of :func:`~napari_fm2s.intensity.capped`: a spot's peak, whose
+    PSF reaches its neighbours, is kept; on the FMD, SRDTrans and TIRF images 0-1 pixel
+    each).  The network removes such a pixel as the median target does; compared with
+    it, the guard would read the sCMOS defect as removed signal and put it back, with
+    the noise of the 9 x 9 window around it."""
+    _, excess, brightest = ring_excess(x)
+    hot = (excess > HOT_SD * sd) & (excess > 2.0 * np.maximum(brightest, 0.0))
+    if not hot.any():
+        return x
+    eight = np.ones((3, 3), bool)
+    eight[1, 1] = False
+    out = x.copy()
+    out[hot] = median_filter(x, footprint=eight, mode="reflect")[hot]
+    return out
+
+
 def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, float],
           run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int] = (0, 0),
           layers: Optional[Layers] = None) -> tuple[np.ndarray, float, float, float]:
     """The guarded result of one unit-scale plane (or block of it, its first pixel at
     ``origin``): ``x`` the network's input (camera defects repaired:
-    :func:`napari_fm2s.defects.without_defects`), ``f`` its output, ``var`` the noise
-    variance per pixel (the calibration's), ``run`` the network.  Returns the result, the median's
-    and the blur's mean shares, and the mean fraction of the removed part put back.
+    :func:`napari_fm2s.defects.without_defects`; its own, looser, hot-pixel rule cleans
+    only its reference, :func:`without_hot_pixels`), ``f`` its output, ``var`` the noise
+    variance per pixel (the calibration's), ``run`` the network.  Returns the result, the
+    median's and the blur's mean shares, and the mean fraction of the removed part put back.
     ``layers``: the noise model's layer coordinate
     (:meth:`~napari_fm2s.noise_model.NoiseModel.layers`) for :func:`keep_mean` and, on
     white noise, the last step: the result's significant local biases given back
     (:func:`~napari_fm2s.local_mean.local_bias`)."""
     sd = np.sqrt(np.maximum(var, 0.0))
-    x64 = x.astype(np.float64)
+    x64 = without_hot_pixels(x.astype(np.float64), sd)
 
     def mean_of(a: np.ndarray, of: np.ndarray) -> np.ndarray:
         return keep_mean(a, of.astype(np.float64), sd, layers, origin)

@@ -97,12 +97,15 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
     unit, d = network(x)
     shares = (0.0, 0.0, 0.0)
     if noise is not None and raw.min() < raw.max():  # a constant plane: nothing to guard
-        var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
-        fixed = without_defects(x, np.sqrt(np.maximum(var, 0.0)))
+        def sd(values: np.ndarray) -> np.ndarray:
+            v = noise.unit_variance(np.asarray(values, np.float64), imap.scale, imap.offset)
+            return np.sqrt(np.maximum(v, 0.0))
+
+        fixed = without_defects(x, sd)
         if fixed is not x:  # camera defects: repaired before the network
             x = fixed
             unit, d = network(x)
-            var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
+        var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
         layers = partial(noise.layers, scale=imap.scale, offset=imap.offset)
         unit, med, blur, back = guard(x, unit, var, noise.corr, run, origin, layers)
