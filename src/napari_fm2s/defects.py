@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.ndimage import maximum_filter, median_filter, minimum_filter
+from scipy.ndimage import maximum_filter, median_filter
 
 from .clipped import unclipped
 
@@ -22,6 +22,9 @@ HOT_SD = 8.0
 #: network it cost 0.01 dB there.  A sampled Gaussian spot's neighbours hold
 #: exp(-1 / (2 sigma^2)) of its peak: 0.61 at sigma 1 px, 0.33 at 0.67.
 HOT_RATIO = 3.0
+#: The sides of a dead valley: one pixel wide (the neighbours at -1 and +1) or two (one
+#: pixel of a dead pair of columns: -1 and +2, or -2 and +1).
+WIDTHS = ((-1, 1), (-1, 2), (-2, 1))
 #: Passes of :func:`without_defects`.
 DEFECT_PASSES = 3
 
@@ -42,11 +45,13 @@ def defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
     """Camera defects of a (Y, X) plane (bool, its shape; ``sd(values)``: the noise std
     at those values): hot pixels, whose excess over the median of the 5 x 5 ring around
     them is above :data:`HOT_SD` noise standard deviations at their own value (a photon
-    count of 1 among zeros is no defect), off the plane's floor, and more than :data:`HOT_RATIO` times their brightest
-    neighbour's (a spot's peak, whose PSF reaches its neighbours, is kept), and dead
+    count of 1 among zeros is no defect), off the plane's floor, and more than
+    :data:`HOT_RATIO` times their brightest neighbour's (a spot's peak, whose PSF
+    reaches its neighbours, is kept), and dead
     (cold) pixels, rows and columns: among the plane's darkest 1 %, a deficit below that
     median above :data:`HOT_SD` standard deviations at the median and more than twice
-    that of both neighbours along x or both along y (a valley one pixel wide below the background).
+    that of both neighbours along x or both along y (a valley one or two pixels wide
+    below the background, :data:`WIDTHS`).
     Not next to a clipped floor (:func:`~napari_fm2s.clipped.unclipped`), whose sparse
     noise spikes read many noise sd above it."""
     base, excess, brightest = ring_excess(x)
@@ -59,12 +64,17 @@ def defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
     # 1-2 px wide too, and its depth can reach 8 sd of the noise (test_do_no_harm)
     cold = (x <= np.percentile(x, 1)) & (deficit > HOT_SD * sd(base))
     if cold.any():
-        pair_y = np.array([[True], [False], [True]])
-        pair_x = pair_y.T
+        pad = np.pad(x, 2, mode="reflect")
+        h, w = x.shape
+
+        def at(dy: int, dx: int) -> np.ndarray:
+            return pad[2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+
         thin = np.zeros_like(cold)
-        for pair in (pair_y, pair_x):
-            darker = base - minimum_filter(x, footprint=pair, mode="reflect")
-            thin |= deficit > 2.0 * np.maximum(darker, 0.0)
+        for a, b in WIDTHS:  # the valley's two sides along y, then along x
+            for one, two in (((a, 0), (b, 0)), ((0, a), (0, b))):
+                darker = base - np.minimum(at(*one), at(*two))
+                thin |= deficit > 2.0 * np.maximum(darker, 0.0)
         cold &= thin
     # next to a clipped floor the noise is censored: its spikes are noise, not defects
     return (hot | cold) & unclipped(x[None])[0]
@@ -73,11 +83,11 @@ def defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
 def without_defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
     """``x`` (a (Y, X) plane; ``sd(values)`` the noise std at those values) with each of
     its :func:`defects` replaced by the median of its 8 neighbours that are not defects
-    themselves (in up to :data:`DEFECT_PASSES` passes: where a dead row crosses a dead column, the crossing is
-    found once its neighbours are repaired); ``x`` itself when there are none.  The
-    network, never trained on such pixels, passes a dead column through and smears it
-    into its neighbours; the guard would read a hot pixel as removed signal and put it
-    back, with the noise of the 9 x 9 window around it."""
+    themselves (in up to :data:`DEFECT_PASSES` passes: where a dead row crosses a dead
+    column, the crossing is found once its neighbours are repaired); ``x`` itself when
+    there are none.  The network, never trained on such pixels, passes a dead column
+    through and smears it into its neighbours; the guard would read a hot pixel as
+    removed signal and put it back, with the noise of the 9 x 9 window around it."""
     out = x
     for _ in range(DEFECT_PASSES):
         bad = defects(out, sd)

@@ -61,7 +61,7 @@ from scipy.ndimage import (gaussian_filter, maximum_filter, median_filter, minim
                            uniform_filter)
 
 from .clipped import clipped_floor
-from .defects import HOT_SD, ring_excess
+from .defects import HOT_RATIO, HOT_SD, ring_excess
 from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, local_bias
 from .measure import CORR_ON
 from .noise import colour_kernel, colour_noise
@@ -328,14 +328,15 @@ def wide_median(a: np.ndarray, size: int) -> np.ndarray:
 def without_hot_pixels(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """``x`` (a (Y, X) plane, noise std ``sd``) with each hot pixel replaced by the median
     of its 8 neighbours: a pixel whose excess over the median of the 5 x 5 ring around it
-    is above :data:`HOT_SD` noise standard deviations and more than twice its brightest
-    neighbour's (the rule of :func:`~napari_fm2s.intensity.capped`: a spot's peak, whose
-    PSF reaches its neighbours, is kept; on the FMD, SRDTrans and TIRF images 0-1 pixel
+    is above :data:`HOT_SD` noise standard deviations and more than
+    :data:`~napari_fm2s.defects.HOT_RATIO` times its brightest neighbour's (a spot's
+    peak, whose PSF reaches its neighbours, is kept: at twice, a spot of sigma 0.81 px
+    lost half its peak, helper 26; on the FMD, SRDTrans and TIRF images 0-1 pixel
     each).  The network removes such a pixel as the median target does; compared with
     it, the guard would read the sCMOS defect as removed signal and put it back, with
     the noise of the 9 x 9 window around it."""
     _, excess, brightest = ring_excess(x)
-    hot = (excess > HOT_SD * sd) & (excess > 2.0 * np.maximum(brightest, 0.0))
+    hot = (excess > HOT_SD * sd) & (excess > HOT_RATIO * np.maximum(brightest, 0.0))
     if not hot.any():
         return x
     eight = np.ones((3, 3), bool)
