@@ -47,11 +47,10 @@ def defects(x: np.ndarray, sd: NoiseStd) -> np.ndarray:
     them is above :data:`HOT_SD` noise standard deviations at their own value (a photon
     count of 1 among zeros is no defect), off the plane's floor, and more than
     :data:`HOT_RATIO` times their brightest neighbour's (a spot's peak, whose PSF
-    reaches its neighbours, is kept), and dead
-    (cold) pixels, rows and columns: among the plane's darkest 1 %, a deficit below that
-    median above :data:`HOT_SD` standard deviations at the median and more than twice
-    that of both neighbours along x or both along y (a valley one or two pixels wide
-    below the background, :data:`WIDTHS`).
+    reaches its neighbours, is kept); and dead (cold) pixels, rows and columns: among the
+    plane's darkest 1 %, a deficit below that median above :data:`HOT_SD` standard
+    deviations at the median and more than twice that of both neighbours along x or
+    both along y (a valley one or two pixels wide below the background, :data:`WIDTHS`).
     Not next to a clipped floor (:func:`~napari_fm2s.clipped.unclipped`), whose sparse
     noise spikes read many noise sd above it."""
     base, excess, brightest = ring_excess(x)
@@ -116,9 +115,7 @@ def _repaired(x: np.ndarray, bad: np.ndarray) -> np.ndarray:
     some = ~np.isnan(vals).all(axis=0)
     fill[some] = np.nanmedian(vals[:, some], axis=0)
     if not some.all():
-        ring = np.ones((5, 5), bool)
-        ring[1:4, 1:4] = False
-        fill[~some] = median_filter(x, footprint=ring, mode="reflect")[ys[~some], xs[~some]]
+        fill[~some] = ring_excess(x)[0][ys[~some], xs[~some]]
     out = x.copy()
     out[ys, xs] = fill
     return out
