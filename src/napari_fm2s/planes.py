@@ -94,17 +94,16 @@ def _plane(raw: np.ndarray, net: FM2SNet, imap: IntensityMap, cancelled: Callabl
             return apply_with_spread(net, a, tile=INFERENCE_TILE, cancelled=cancelled)
         return apply(net, a, tile=INFERENCE_TILE, cancelled=cancelled), None
 
-    unit, d = network(x)
-    shares = (0.0, 0.0, 0.0)
-    if noise is not None and raw.min() < raw.max():  # a constant plane: nothing to guard
+    guarded = noise is not None and raw.min() < raw.max()  # a constant plane: nothing to do
+    if guarded:  # camera defects repaired before the network (their noise from the model)
         def sd(values: np.ndarray) -> np.ndarray:
             v = noise.unit_variance(np.asarray(values, np.float64), imap.scale, imap.offset)
             return np.sqrt(np.maximum(v, 0.0))
 
-        fixed = without_defects(x, sd)
-        if fixed is not x:  # camera defects: repaired before the network
-            x = fixed
-            unit, d = network(x)
+        x = without_defects(x, sd)
+    unit, d = network(x)
+    shares = (0.0, 0.0, 0.0)
+    if guarded:
         var = noise.unit_variance(unit.astype(np.float64), imap.scale, imap.offset)
         run = partial(apply, net, tile=INFERENCE_TILE, cancelled=cancelled)
         layers = partial(noise.layers, scale=imap.scale, offset=imap.offset)
