@@ -10,7 +10,7 @@ kind is cropped at three places per size; each crop is denoised on its own by
 expected ADU, data range that of the whole image's truth (the same for every crop of a
 kind); "shift": mean(output - input) over the crop, ADU. Small planes have few flat
 pixels for the noise curve (below ~57 x 57 one intensity bin, below ~24 x 24 none): what
-``measure.white_noise_line`` and the few-bin slope are for. Reads ../shared/data; not a
+``immerkaer.white_noise_line`` and the few-bin slope are for. Reads ../shared/data; not a
 test.
 """
 

@@ -64,6 +64,33 @@ def test_estimated_offset_is_reported_with_its_bounds():
     assert "not subtracted" in p.description
 
 
+def test_gain_is_reported_only_where_the_noise_rise_is_measured():
+    """Sparse spots on a flat background (helper 25: "gain 0.176 per photon" for a true 1):
+    every flat pixel lies within a few ADU, so the slope is not determined and the offset
+    has no lower bound; the camera stack's background and cells give both."""
+    from napari_fm2s.calibrate import gain_determined, offset_bounds
+
+    rng = np.random.default_rng(3)
+    spots = np.zeros((256, 256))
+    spots[tuple(rng.integers(8, 248, (2, 40)))] = 1.0
+    photons = 2.0 + 400.0 * gaussian_filter(spots, 1.3)
+    frame = np.round(OFFSET + rng.poisson(photons) + rng.normal(0, 1.5, photons.shape))
+    imap = intensity_map(frame)
+    est = estimate_noise(imap.to_unit(frame))
+    assert not gain_determined(est) and np.isnan(offset_bounds(est, imap)[0])
+    seen = []
+    denoise(frame.astype(np.uint16), on_params=lambda p, m: seen.append(p), **FAST)
+    assert "gain not determined" in seen[0].description
+    assert "offset at most" in seen[0].description
+
+    stack = _camera_stack()
+    imap = intensity_map(stack)
+    est = estimate_noise(np.stack([imap.to_unit(f) for f in stack]))
+    lo, hi = offset_bounds(est, imap)
+    assert gain_determined(est) and lo < OFFSET + 1 < hi + 2
+    assert est.gain_se * imap.scale < 0.1 * GAIN
+
+
 def test_auto_on_stack_numpy_and_lazy_agree_and_report():
     stack = _camera_stack(n=3, shape=(96, 96))
     seen = []

@@ -14,7 +14,8 @@ from napari_fm2s import denoise
 from napari_fm2s.guard import (MEDIAN_WINDOW, blend_weight, capped_variance, constant_areas,
                                 guard, probe_trace, toward_blur, wide_median)
 from napari_fm2s.intensity import intensity_map, robust_range
-from napari_fm2s.measure import estimate_noise, white_noise_line
+from napari_fm2s.immerkaer import white_noise_line
+from napari_fm2s.measure import estimate_noise
 from napari_fm2s.noise_model import NoiseModel
 
 from .conftest import FAST
@@ -399,7 +400,7 @@ def test_named_preset_on_camera_data_is_guarded(preset, caplog, monkeypatch):
 def test_a_plane_too_small_for_the_noise_curve_is_still_guarded(caplog):
     """20 x 20 pixels: too few flat ones for auto's noise curve, so auto falls back to the
     confocal preset; the guard then uses Immerkaer's estimate by intensity
-    (measure.white_noise_line) instead of none, and the result is better than the input,
+    (immerkaer.white_noise_line) instead of none, and the result is better than the input,
     not darker (before: 22.2 dB against the input's 25.5, 7 ADU darker)."""
     clean = _photon_scene((20, 20), seed=7)
     truth = 200.0 + 600.0 * clean

@@ -172,7 +172,7 @@ def test_white_noise_line_reads_the_dark_end_of_a_high_dynamic_range_plane(seed,
     """5 to 20,000 photons (offset 100, read noise 3): Immerkaer's line by intensity.  With
     4 groups the darkest holds the background and the cells' edges (11.6-26 ADU for a true
     3.7); with up to 12 groups of >= 1000 responses: 4.5-8.2."""
-    import napari_fm2s.measure as measure
+    import napari_fm2s.immerkaer as immerkaer
 
     rng = np.random.default_rng(seed)
     photons = 5 + 20000 * _dense_scene(128, seed)
@@ -180,9 +180,9 @@ def test_white_noise_line_reads_the_dark_end_of_a_high_dynamic_range_plane(seed,
     true = np.sqrt(5 + 9)
 
     def dark_sd() -> float:
-        a, b, floor = measure.white_noise_line(raw)
+        a, b, floor = immerkaer.white_noise_line(raw)
         return float(np.sqrt(max(a * 105 + b, floor)))
 
     assert dark_sd() < 1.5 * true
-    monkeypatch.setattr(measure, "WIDE_GROUPS", 0)
+    monkeypatch.setattr(immerkaer, "WIDE_GROUPS", 0)
     assert dark_sd() > 2.5 * true

@@ -39,7 +39,7 @@ __all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
            "MIN_BIN_PIXELS", "NoiseCurve",
            "NoiseEstimate", "estimate_noise", "measure", "noise_corr", "residual_response",
            "Calibration", "calibrate", "auto_preset", "auto_calibration", "is_auto",
-           "describe", "noise_estimate", "offset_bounds"]
+           "describe", "gain_determined", "noise_estimate", "offset_bounds"]
 
 #: Calibration looks at most at this many pixels per side of a plane (a centred window),
 #: and at most at CALIBRATION_PIXELS pixels over all the planes pooled.
@@ -238,25 +238,55 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     return Calibration(p, est, f, real, syn)
 
 
+#: A gain whose standard error is above this fraction of it is reported as not determined
+#: (sparse puncta on a flat background, every flat level within 1.3 ADU: 0.47; the 20 FMD
+#: captures, the TIRF stack and 10 simulated camera kinds: at most 0.13).
+GAIN_UNSURE = 0.25
+
+
+def gain_determined(est: NoiseEstimate) -> bool:
+    """The noise line's slope (the gain) is measured: its standard error at most
+    :data:`GAIN_UNSURE` of it."""
+    return est.gain > 0 and bool(np.isfinite(est.gain_se)) and \
+        est.gain_se <= GAIN_UNSURE * est.gain
+
+
 def offset_bounds(est: NoiseEstimate, imap: IntensityMap) -> tuple[float, float]:
     """The estimated camera offset's range in input units: from where the noise variance
-    line reaches zero (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`, a lower bound)
-    to the darkest flat level (a background holds no fewer than 0 photons; picked as the
-    darkest, it reads a fraction of a noise std low)."""
-    return (float(est.offset * imap.scale + imap.offset),
-            float(est.dark * imap.scale + imap.offset))
+    line reaches zero (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`, a lower bound;
+    NaN where the line gives none: its zero at or below the intensity scale's 0, or its
+    slope not :func:`gain_determined`) to the darkest flat level (a background holds no
+    fewer than 0 photons; picked as the darkest, it reads a fraction of a noise std low)."""
+    lo = est.offset if est.offset > 0 and gain_determined(est) else float("nan")
+    return float(lo * imap.scale + imap.offset), float(est.dark * imap.scale + imap.offset)
+
+
+def _camera_text(est: NoiseEstimate, imap: IntensityMap) -> str:
+    """"offset LO to HI (...), gain G +/- SE per photon" or what is not determined."""
+    lo, hi = offset_bounds(est, imap)
+    if np.isnan(lo):
+        off = (f"offset at most {hi:.6g} (estimated: the darkest background level; the noise "
+               "line gives no lower bound here; not subtracted)")
+    else:
+        off = (f"offset {lo:.6g} to {hi:.6g} (estimated: between the noise variance line's "
+               "zero and the darkest background level; not subtracted)")
+    g, se = est.gain * imap.scale, est.gain_se * imap.scale
+    if gain_determined(est):
+        return f"{off}, gain {g:.4g} +/- {se:.2g} per photon"
+    return (f"{off}, gain not determined ({g:.3g} +/- {se:.2g} per photon: too few flat "
+            "pixels, or their levels too alike, to measure the noise's rise)")
 
 
 def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
-    """One line: the calibrated values (unrounded) and the camera model in input units;
-    the read noise as the noise measured at the darkest level, which holds it and that
-    level's shot noise; an estimated offset as its range (:func:`offset_bounds`)."""
+    """One line: the calibrated values (unrounded: passed back, they train the same) and
+    the camera model in input units (:func:`_camera_text`); the read noise as the noise
+    measured at the darkest level, which holds it and that level's shot noise."""
     if given:
-        off, how = q.black * imap.scale + imap.offset, "(given)"
+        g = est.gain * imap.scale
+        camera = f"offset {q.black * imap.scale + imap.offset:.6g} (given), gain " + \
+            (f"{g:.4g} per photon" if gain_determined(est) else "not determined")
     else:
-        off, top = offset_bounds(est, imap)
-        how = (f"to {top:.6g} (estimated: between the noise variance line's zero and the "
-               "darkest background level; not subtracted)")
+        camera = _camera_text(est, imap)
     lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
     rows = "" if q.corr_y is None else \
@@ -264,9 +294,7 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> 
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    return (f"offset {off:.6g} {how}, gain "
-            f"{est.gain * imap.scale:.4g} per photon, read noise at most "
-            f"{est.read_noise * imap.scale:.4g}"
+    return (f"{camera}, read noise at most {est.read_noise * imap.scale:.4g}"
             f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
             f"k_p {q.k_p!r}, "
             f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "

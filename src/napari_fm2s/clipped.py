@@ -13,7 +13,7 @@ noise (:data:`CLIP_GAP`); and the zeros of a clipped image pile up, more of them
 the values just above (:data:`CLIP_PILE`), while from a mean of one photon up Poisson
 counts hold more ones than zeros.  The top is left alone: at a few photons per pixel the maximum
 is common and far from its neighbours too (saturated plateaus are constant and left out
-as such, :func:`napari_fm2s.measure.varying`).
+as such, :func:`varying`).
 
 No napari or Qt here.
 """
@@ -21,7 +21,7 @@ No napari or Qt here.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter
+from scipy.ndimage import maximum_filter, minimum_filter
 
 #: A plane's minimum held by at least this fraction of its pixels may be a clipped
 #: floor ...
@@ -77,3 +77,9 @@ def censored_bins(clipped: np.ndarray, inner: np.ndarray, which: np.ndarray,
         return np.zeros(bins, bool)
     sel = [inner & (which == i) for i in range(bins)]
     return np.array([(clipped & s).sum() > CLIP_BIN * s.sum() for s in sel], bool)
+
+
+def varying(x: np.ndarray) -> np.ndarray:
+    """Pixels whose 5x5 neighbourhood is not constant (zero padding, clipped plateaus
+    and other constant areas are False), plane by plane of a (k, Y, X) array."""
+    return maximum_filter(x, (1, 5, 5)) > minimum_filter(x, (1, 5, 5))

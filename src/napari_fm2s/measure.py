@@ -15,10 +15,10 @@ from typing import Optional
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter, maximum_filter, median_filter, minimum_filter, \
-    uniform_filter
+from scipy.ndimage import gaussian_filter, median_filter, uniform_filter
 
-from .clipped import censored_bins, unclipped
+from .clipped import censored_bins, unclipped, varying
+from .immerkaer import fit_line, white_noise_fit
 from .noise import MAX_CORR, colour_noise
 
 #: Median window of the residuals (real and synthetic alike).
@@ -29,7 +29,8 @@ BINS = 12
 MIN_BIN_PIXELS = 100
 #: Fraction of each intensity bin (lowest smoothed gradient) counted as flat.
 FLAT_FRACTION = 0.25
-#: A curve of one bin, or fewer bins of fewer pixels, takes :func:`white_noise_line`'s
+#: A curve of one bin, or fewer bins of fewer pixels, takes
+#: :func:`~napari_fm2s.immerkaer.white_noise_line`'s
 #: slope: a line fitted to 2-3 bins came out flat on 4 of 10 64 px sCMOS planes (their
 #: guard: 1.6 dB below a Gaussian blur on average).
 MIN_SLOPE_BINS, MIN_SLOPE_PIXELS = 6, 128 * 128
@@ -74,12 +75,6 @@ def _lag(z: np.ndarray, mask: np.ndarray, axis: int, lag: int = 1) -> float:
     za, zb = za[both], zb[both]
     den = np.sqrt(np.sum(za * za) * np.sum(zb * zb))
     return float(np.sum(za * zb) / den) if den > 0 else 0.0
-
-
-def varying(x: np.ndarray) -> np.ndarray:
-    """Pixels whose 5x5 neighbourhood is not constant (zero padding, clipped plateaus
-    and other constant areas are False), plane by plane of a (k, Y, X) array."""
-    return maximum_filter(x, _in_plane(5)) > minimum_filter(x, _in_plane(5))
 
 
 def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
@@ -250,15 +245,6 @@ def axis_corr(curve: NoiseCurve) -> tuple[float, float]:
     return float(fine[i]), float(fine[j])
 
 
-def _fit_line(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Weighted least squares ``v = a u + b`` with ``a >= 0``."""
-    A = np.stack([u, np.ones_like(u)], 1) * w[:, None]
-    (a, b), *_ = np.linalg.lstsq(A, v * w, rcond=None)
-    if a < 0 or u.size < 2:
-        return 0.0, float(np.sum(v * w * w) / np.sum(w * w))
-    return float(a), float(b)
-
-
 @dataclass(frozen=True)
 class NoiseEstimate:
     """The noise itself: ``var(u) = a * u + b``, its lag-1 correlation, and the camera
@@ -281,6 +267,7 @@ class NoiseEstimate:
     kappa: float  # residual variance / noise variance for this correlation
     corr_yx: tuple[float, float] = (0.0, 0.0)  # per axis (see axis_corr)
     textured: bool = False  # correlation read as fine structure: white (texture.py)
+    gain_se: float = float("nan")  # standard error of ``a`` (NaN: unknown)
 
     def variance(self, u: np.ndarray | float) -> np.ndarray:
         return self.a * np.asarray(u, dtype=float) + self.b
@@ -341,60 +328,12 @@ def estimate_noise(image: np.ndarray, curve: Optional[NoiseCurve] = None) -> Noi
         k = float(kap[np.searchsorted(fine, cy), np.searchsorted(fine, cx)])
     v = curve.variance / k
     w = np.sqrt(curve.count) / np.maximum(v, 1e-12)
-    a, b = _fit_line(curve.level, v, w)
+    a, b, se = fit_line(curve.level, v, w)
     few = curve.level.size < MIN_SLOPE_BINS and np.size(image) < MIN_SLOPE_PIXELS
     if curve.level.size == 1 or few:  # Immerkaer's relative slope, through the bins' mean
-        ai, bi, _ = white_noise_line(image)
+        ai, bi, _, sei = white_noise_fit(image)
         u0, v0 = float(np.average(curve.level, weights=w)), float(np.average(v, weights=w))
         vi = ai * u0 + bi
-        a = v0 * ai / vi if vi > 0 else 0.0
+        a, se = (v0 * ai / vi, v0 * sei / vi) if vi > 0 else (0.0, float("nan"))
         b = v0 - a * u0
-    return NoiseEstimate(a, b, rho, curve, k, est.corr_yx)
-
-
-def white_noise_line(image: np.ndarray) -> tuple[float, float, float]:
-    """Noise of a (Y, X) or (k, Y, X) array, small or textured (same scale as the array):
-    ``(a, b, floor)`` of ``var(u) = max(a u + b, floor)``.  Immerkaer's mask (Immerkaer
-    1996, "Fast noise variance estimation"; it cancels flat and sloped intensities), its
-    responses in up to :data:`LINE_GROUPS` groups by 3 x 3 mean intensity, each group's
-    std from its median absolute response (``/ (0.6745 * 6)``), a line fitted to their
-    variances (``floor``: the darkest group's).  Windows that are constant or touch a
-    clipped plateau (the maximum, on 2+ pixels; a clipped floor, while
-    :data:`LINE_GROUP_PIXELS` others are left) are left out.  All 0 when none is left."""
-    x = np.asarray(image, np.float64)
-    x = x.reshape((-1,) + x.shape[-2:])
-    if min(x.shape[-2:]) < 3:
-        return 0.0, 0.0, 0.0
-    r = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:]
-         - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1] - 2 * x[:, 1:-1, 2:]
-         + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
-    top = x == x.max()
-    left_out = ~varying(x) if x.shape[-1] >= 5 and x.shape[-2] >= 5 else \
-        np.zeros(x.shape, bool)
-    if top.sum() > 1:
-        left_out |= maximum_filter(top, _in_plane(3))
-    clipped = ~unclipped(x)[:, 1:-1, 1:-1]
-    if (~left_out[:, 1:-1, 1:-1] & ~clipped).sum() >= LINE_GROUP_PIXELS:
-        left_out[:, 1:-1, 1:-1] |= clipped
-    keep = ~left_out[:, 1:-1, 1:-1]
-    if not keep.any():
-        return 0.0, 0.0, 0.0
-    level = uniform_filter(x, _in_plane(3))[:, 1:-1, 1:-1][keep]
-    resp = np.abs(r[keep])
-    k = int(max(np.clip(resp.size // LINE_GROUP_PIXELS, 1, LINE_GROUPS),
-                min(resp.size // WIDE_GROUP_PIXELS, WIDE_GROUPS)))
-    which = np.minimum((np.argsort(np.argsort(level)) * k) // resp.size, k - 1)
-    lv = np.array([level[which == g].mean() for g in range(k)])
-    var = np.array([(np.median(resp[which == g]) / (0.6745 * 6)) ** 2 for g in range(k)])
-    if k == 1 or not np.all(var > 0):
-        v = float(np.median(var))
-        return 0.0, v, v
-    a, b = _fit_line(lv, var, np.ones(k) / var)
-    return a, b, float(var[0])
-
-
-#: Groups (by intensity) and the fewest responses per group of :func:`white_noise_line`.
-LINE_GROUPS, LINE_GROUP_PIXELS = 4, 100
-#: ... and up to this many groups of at least this many responses each, where there are
-#: enough (a high-dynamic-range plane: 4 groups put its dark background with the edges).
-WIDE_GROUPS, WIDE_GROUP_PIXELS = 12, 1000
+    return NoiseEstimate(a, b, rho, curve, k, est.corr_yx, gain_se=se)

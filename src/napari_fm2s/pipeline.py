@@ -32,7 +32,8 @@ from .planes import infer
 from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
                         noise_estimate, window)
 from .noise_model import NoiseModel
-from .measure import CORR_ON, white_noise_line
+from .immerkaer import white_noise_line
+from .measure import CORR_ON
 from .presets import Preset
 from .runtime import RunContext, default_mode
 from .more_training import fit_and_more
@@ -265,7 +266,7 @@ def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
 
 def _white_noise(units: list[np.ndarray], imap: IntensityMap) -> Optional[NoiseModel]:
     """The guard's noise for planes too small (or too full of structure) for the noise
-    curve: :func:`~napari_fm2s.measure.white_noise_line` on the unit-scale planes
+    curve: :func:`~napari_fm2s.immerkaer.white_noise_line` on the unit-scale planes
     ``units`` pooled, mapped by ``imap``; None for noiseless ones."""
     a, b, floor = white_noise_line(np.stack(units))
     if floor <= 0:

@@ -14,7 +14,7 @@ kind at 25x the light of ``benchmarks/camera_kinds.py``: t = 6.4), while on trul
 correlated wide-field noise it stays flat (FMD WideField captures: t = -1.7 to -0.9;
 their 96-256 px crops at most +1.4).  :func:`white_if_textured` takes such a rise as
 structure: the noise is white, at the level of Immerkaer's estimate
-(:func:`~napari_fm2s.measure.white_noise_line`, whose second difference barely sees
+(:func:`~napari_fm2s.immerkaer.white_noise_line`, whose second difference barely sees
 structure smoother than a pixel).  Planes under about 300 x 300 pixels rarely show a
 significant rise; under about 80 x 80 (fewer than 4 bins) or 200 x 200 pixels a weak
 isotropic correlation is read as structure instead (:data:`SMALL_CORR`).  No napari or
@@ -27,8 +27,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .measure import (NoiseCurve, NoiseEstimate, estimate_noise, residual_response,
-                      white_noise_line)
+from .immerkaer import white_noise_fit
+from .measure import NoiseCurve, NoiseEstimate, estimate_noise, residual_response
 
 #: t-statistic of the correlation's rise over the bins from which it is structure.
 TREND_T = 3.0
@@ -67,7 +67,7 @@ def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
 
     * it rises with intensity (:func:`corr_trend` >= :data:`TREND_T`): white noise at
       Immerkaer's level on the same bins, ``var(u) = max(a u + b, floor)`` of
-      :func:`~napari_fm2s.measure.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
+      :func:`~napari_fm2s.immerkaer.white_noise_line` on ``image`` ((Y, X) or (k, Y, X),
       the unit scale ``est`` was measured on);
     * too few bins for the trend or pixels (:data:`SMALL_PIXELS`) and an isotropic
       correlation under :data:`SMALL_CORR`: the curve's own residual variance read as
@@ -84,12 +84,12 @@ def white_if_textured(est: NoiseEstimate, image: np.ndarray) -> NoiseEstimate:
     _, rr, kappa = residual_response()[:3]
     k0 = float(kappa[0])
     if rises:
-        a, b, floor = white_noise_line(image)
+        a, b, floor, se = white_noise_fit(image)
         var = k0 * np.maximum(a * c.level + b, floor)
     else:
         var = c.variance
     white = NoiseCurve(c.level, var, c.count, c.edges, (float(rr[0]), float(rr[0])),
                        c.bin_corr)
     if rises:
-        return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True)
+        return NoiseEstimate(a, b, 0.0, white, k0, (0.0, 0.0), textured=True, gain_se=se)
     return replace(estimate_noise(image, white), textured=True)

@@ -22,7 +22,8 @@ _OFFSET_TIP = (
     "against-intensity line reaches zero (docs/auto.md): that lies below the black level "
     "by the read noise squared over the gain (a few ADU on most sCMOS cameras, more on "
     "slow CCDs), so the true offset is the first number or above; the second is the "
-    "darkest background level, which holds no fewer than 0 photons (within its noise). "
+    "darkest background level, which holds no fewer than 0 photons (within its noise); "
+    "'at most' where the line gives no lower bound (too few flat levels to measure it). "
     "Auto leaves it in the image (measured "
     "better); to give it yourself, type it in the 'Camera offset' field (as "
     "denoise(image, offset=...) or fm2s denoise --offset)")
@@ -41,7 +42,8 @@ def offset_units(plane: np.ndarray, cal: Calibration) -> tuple[float, float]:
 
 
 def offset_line(bounds: tuple[float, float], dtype: Any) -> str:
-    """E.g. "Camera offset 96-110 ADU (estimated; not subtracted)" (:func:`offset_units`)."""
+    """E.g. "Camera offset 96-110 ADU (estimated; not subtracted)", or "Camera offset at
+    most 110 ADU ..." where the noise line gives no lower bound (:func:`offset_units`)."""
     dt = np.dtype(dtype)
     unit = ("grey levels" if dt == np.uint8 else "ADU" if np.issubdtype(dt, np.integer)
             else "(image units)")
@@ -50,7 +52,7 @@ def offset_line(bounds: tuple[float, float], dtype: Any) -> str:
         return f"{value:.0f}" if abs(value) >= 10 else f"{value:.2g}"
 
     lo, hi = (number(b) for b in bounds)
-    span = f"≈ {lo}" if lo == hi else f"{lo}-{hi}"
+    span = f"at most {hi}" if np.isnan(bounds[0]) else f"≈ {lo}" if lo == hi else f"{lo}-{hi}"
     return f"Camera offset {span} {unit} (estimated; not subtracted)"
 
 
