@@ -165,6 +165,18 @@ def test_auto_through_denoise(noisy_small):
     assert denoise(noisy_small, "auto", axes="YX", **FAST).shape == noisy_small.shape
 
 
+def test_auto_description_gives_the_users_values(noisy_small):
+    """Helper 27: with --k-p 0.4 the info line and the file's provenance said the
+    calibrated k_p; they now say the value trained with, marked as given."""
+    seen = []
+    denoise(noisy_small, "auto", k_p=0.4, corr=0.3, on_params=lambda p, m: seen.append(p),
+            **FAST)
+    p = seen[0]
+    assert p.k_p == 0.4 and "k_p 0.4 (given)" in p.description
+    assert "corr 0.3 (given)" in p.description and "(given)" not in p.description.split(
+        "k_g ")[1].split(",")[0]
+
+
 def test_auto_through_cli(tmp_path, noisy_small):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, noisy_small)

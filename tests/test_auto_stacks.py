@@ -80,7 +80,7 @@ def test_gain_is_reported_only_where_the_noise_rise_is_measured():
     assert not gain_determined(est) and np.isnan(offset_bounds(est, imap)[0])
     seen = []
     denoise(frame.astype(np.uint16), on_params=lambda p, m: seen.append(p), **FAST)
-    assert "gain not determined" in seen[0].description
+    assert "gain uncertain" in seen[0].description
     assert "offset at most" in seen[0].description
 
     stack = _camera_stack()

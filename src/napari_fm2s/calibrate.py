@@ -251,14 +251,22 @@ def gain_determined(est: NoiseEstimate) -> bool:
         est.gain_se <= GAIN_UNSURE * est.gain
 
 
+#: The darkest bin's level reads this far below a flat background, in its noise std
+#: (0.34 on 64-512 px planes of pure read noise, 0.16 on 64 px): added to the offset's
+#: upper bound (helper 27: "at most 99.44" on an empty channel at offset 100).
+DARK_BIAS = 0.5
+
+
 def offset_bounds(est: NoiseEstimate, imap: IntensityMap) -> tuple[float, float]:
     """The estimated camera offset's range in input units: from where the noise variance
     line reaches zero (:attr:`~napari_fm2s.measure.NoiseEstimate.offset`, a lower bound;
     NaN where the line gives none: its zero at or below the intensity scale's 0, or its
     slope not :func:`gain_determined`) to the darkest flat level (a background holds no
-    fewer than 0 photons; picked as the darkest, it reads a fraction of a noise std low)."""
+    fewer than 0 photons), plus :data:`DARK_BIAS` of its noise (picked as the darkest, it
+    reads low)."""
     lo = est.offset if est.offset > 0 and gain_determined(est) else float("nan")
-    return float(lo * imap.scale + imap.offset), float(est.dark * imap.scale + imap.offset)
+    hi = est.dark + DARK_BIAS * est.read_noise
+    return float(lo * imap.scale + imap.offset), float(hi * imap.scale + imap.offset)
 
 
 def _camera_text(est: NoiseEstimate, imap: IntensityMap) -> str:
@@ -273,32 +281,36 @@ def _camera_text(est: NoiseEstimate, imap: IntensityMap) -> str:
     g, se = est.gain * imap.scale, est.gain_se * imap.scale
     if gain_determined(est):
         return f"{off}, gain {g:.4g} +/- {se:.2g} per photon"
-    return (f"{off}, gain not determined ({g:.3g} +/- {se:.2g} per photon: too few flat "
-            "pixels, or their levels too alike, to measure the noise's rise)")
+    return (f"{off}, gain uncertain ({g:.3g} +/- {se:.2g} per photon: too few flat pixels, "
+            "or their levels too alike, to measure how the noise rises with the signal)")
 
 
-def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, given: bool) -> str:
-    """One line: the calibrated values (unrounded: passed back, they train the same) and
-    the camera model in input units (:func:`_camera_text`); the read noise as the noise
-    measured at the darkest level, which holds it and that level's shot noise."""
-    if given:
+def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, offset_given: bool,
+             given: Sequence[str] = ()) -> str:
+    """One line: the parameters ``q`` trains with (unrounded: passed back, they train the
+    same; those named in ``given`` marked as the user's) and the camera model in input
+    units (:func:`_camera_text`); the read noise as the noise measured at the darkest
+    level, which holds it and that level's shot noise."""
+    if offset_given:
         g = est.gain * imap.scale
         camera = f"offset {q.black * imap.scale + imap.offset:.6g} (given), gain " + \
-            (f"{g:.4g} per photon" if gain_determined(est) else "not determined")
+            (f"{g:.4g} per photon" if gain_determined(est) else "uncertain")
     else:
         camera = _camera_text(est, imap)
-    lam = "none (no overall Poisson part)" if q.lam_p >= 1e7 else f"{q.lam_p!r}"
     cy, cx = est.corr_yx
     rows = "" if q.corr_y is None else \
         f" (line noise along {'x, within rows' if cx > cy else 'y, within columns'}: injected so)"
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
+    values = {"k_g": repr(q.k_g), "k_p": repr(q.k_p), "lam_p": "none (no overall Poisson "
+              "part)" if q.lam_p >= 1e7 else repr(q.lam_p), "corr": repr(q.noise_corr),
+              "median": repr(q.filter_size), "channels": repr(q.channels)}
+    names = {"median": "filter_size"}
+    chosen = ", ".join(f"{k} {v}" + (" (given)" if names.get(k, k) in given else "")
+                       for k, v in values.items())
     return (f"{camera}, read noise at most {est.read_noise * imap.scale:.4g}"
-            f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; k_g {q.k_g!r}, "
-            f"k_p {q.k_p!r}, "
-            f"lam_p {lam}, corr {q.noise_corr}, median {q.filter_size}, channels "
-            f"{q.channels}")
+            f" (input units); noise corr y {cy:.2f} x {cx:.2f}{rows}; {chosen}")
 
 
 def is_auto(preset: object) -> bool:

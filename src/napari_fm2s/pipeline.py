@@ -178,12 +178,13 @@ def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float]
     side = min(ch.data.shape[-2:])
     if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
         q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
-    q = q.with_overrides(description=describe(q, est, imap, offset is not None))
-    log.info("auto%s: %s", layout.where(ch.index), q.description)
-    ch.noise = NoiseModel.from_estimate(est, imap.scale, imap.offset)
     if "corr" in keep:  # the user's corr, on both axes
         q = q.with_overrides(corr_y=None, corr_x=None)
-    return q.with_overrides(**keep)
+    q = q.with_overrides(**keep)
+    q = q.with_overrides(description=describe(q, est, imap, offset is not None, tuple(keep)))
+    log.info("auto%s: %s", layout.where(ch.index), q.description)
+    ch.noise = NoiseModel.from_estimate(est, imap.scale, imap.offset)
+    return q
 
 
 def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
