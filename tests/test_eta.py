@@ -46,13 +46,24 @@ def test_slow_set_up_before_the_first_step_is_not_counted() -> None:
     assert eta.remaining(3) == pytest.approx(17.0)
 
 
-def test_one_slow_step_moves_the_estimate_by_alpha() -> None:
+def test_one_slow_step_moves_the_estimate_by_alpha_of_at_most_three_steps() -> None:
     clock = Clock()
     eta = StepEta(skip=0, alpha=0.1, clock=clock)
     steps(eta, clock, 1, 5, 100, 1.0)
-    clock.t += 11.0
+    clock.t += 2.0
     eta.update(6, 100)
-    assert eta.per_step == pytest.approx(0.9 * 1.0 + 0.1 * 11.0)
+    assert eta.per_step == pytest.approx(0.9 * 1.0 + 0.1 * 2.0)
+    clock.t += 30.0  # a pause between stages, read as one step: counts as 3 x the average
+    eta.update(7, 100)
+    assert eta.per_step == pytest.approx(0.9 * 1.1 + 0.1 * 3 * 1.1)
+
+
+def test_a_lasting_slowdown_takes_over() -> None:
+    clock = Clock()
+    eta = StepEta(skip=0, alpha=0.1, clock=clock)
+    steps(eta, clock, 1, 5, 1000, 0.1)
+    steps(eta, clock, 6, 60, 1000, 2.0)  # 20x slower from step 6
+    assert eta.per_step == pytest.approx(2.0, rel=0.05)
 
 
 def test_several_steps_in_one_report_weigh_as_several() -> None:
