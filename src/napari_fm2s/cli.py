@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import time
@@ -127,7 +128,7 @@ class _Overall:
     def __init__(self, total: int, quiet: bool,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.total, self.quiet = total, quiet
-        self.eta = StepEta(skip=0, alpha=0.3, clock=clock)  # over the files not skipped
+        self.eta = StepEta(skip=0, alpha=0.3, clock=clock, outlier=math.inf)  # files not skipped
         self.eta.start(0, total)
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
 

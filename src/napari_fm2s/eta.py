@@ -26,14 +26,16 @@ class StepEta:
     ``None`` until a step has been measured.
 
     A step count that goes back, or a new ``total``, starts a new phase (as :meth:`reset`).
-    ``alpha`` is the weight of one new step in the average.
+    ``alpha`` is the weight of one new step in the average; ``outlier``: a step counts as
+    at most this many times the average (``inf`` where steps differ by nature, e.g. files).
     """
 
     def __init__(self, skip: int = 3, alpha: float = 0.1,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        if skip < 0 or not 0 < alpha <= 1:
-            raise ValueError("skip must be >= 0 and alpha in (0, 1]")
-        self.skip, self.alpha, self.clock = skip, alpha, clock
+                 clock: Callable[[], float] = time.perf_counter,
+                 outlier: float = OUTLIER) -> None:
+        if skip < 0 or not 0 < alpha <= 1 or not outlier >= 1:
+            raise ValueError("skip must be >= 0, alpha in (0, 1] and outlier >= 1")
+        self.skip, self.alpha, self.clock, self.outlier = skip, alpha, clock, outlier
         self.reset()
 
     def reset(self) -> None:
@@ -81,7 +83,7 @@ class StepEta:
         if self.per_step is None:
             self.per_step = per
         else:  # several steps at once weigh as much as several reports
-            per = min(per, OUTLIER * self.per_step)
+            per = min(per, self.outlier * self.per_step)
             keep = (1 - self.alpha) ** done
             self.per_step = keep * self.per_step + (1 - keep) * per
         return self.remaining(step)
