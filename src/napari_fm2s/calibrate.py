@@ -238,7 +238,7 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     return Calibration(p, est, f, real, syn)
 
 
-#: A gain whose standard error is above this fraction of it is reported as not determined
+#: A gain whose standard error is above this fraction of it is reported as uncertain
 #: (sparse puncta on a flat background, every flat level within 1.3 ADU: 0.47; the 20 FMD
 #: captures, the TIRF stack and 10 simulated camera kinds: at most 0.13).
 GAIN_UNSURE = 0.25
@@ -270,7 +270,8 @@ def offset_bounds(est: NoiseEstimate, imap: IntensityMap) -> tuple[float, float]
 
 
 def _camera_text(est: NoiseEstimate, imap: IntensityMap) -> str:
-    """"offset LO to HI (...), gain G +/- SE per photon" or what is not determined."""
+    """"offset LO to HI (...), gain G +/- SE per photon", or "at most HI" and "uncertain"
+    where the noise line does not give them (:func:`offset_bounds`, :func:`gain_determined`)."""
     lo, hi = offset_bounds(est, imap)
     if np.isnan(lo):
         off = (f"offset at most {hi:.6g} (estimated: the darkest background level; the noise "
