@@ -269,3 +269,31 @@ def test_a_layer_with_nan_is_denoised_and_added(viewer, qtbot):
     from napari_fm2s.calibrate import auto_calibration
 
     assert np.isfinite(offset_units(data, auto_calibration(data))).all()  # the offset line
+
+
+_CLOSE_DURING_AUTO = """
+import numpy as np
+import napari
+viewer = napari.Viewer(show=False)
+rng = np.random.default_rng(0)
+viewer.add_image((100 + rng.poisson(20, (1024, 1024))).astype(np.uint16), name="raw")
+viewer.window.add_plugin_dock_widget("napari-fm2s")
+viewer.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_script_that_closes_napari_during_auto_exits_cleanly(tmp_path):
+    """Helper 28: the dock widget calibrates a new layer in a thread; a script that closed
+    the (never shown) viewer and ended while it ran aborted (exit code 134: the thread
+    called into objects Python's teardown had deleted).  Now the exit waits for it."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "close.py"
+    script.write_text(_CLOSE_DURING_AUTO)
+    env = dict(os.environ, FM2S_THREADS="1")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
