@@ -304,8 +304,9 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, offset_given: bo
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    values = {"k_g": repr(q.k_g), "k_p": repr(q.k_p), "lam_p": "none (no overall Poisson "
-              "part)" if q.lam_p >= 1e7 else repr(q.lam_p), "corr": repr(q.noise_corr),
+    values = {"k_g": repr(q.k_g), "k_p": "none (no region-wise Poisson part)"
+              if q.k_p >= 1e7 else repr(q.k_p), "lam_p": "none (no overall Poisson part)"
+              if q.lam_p >= 1e7 else repr(q.lam_p), "corr": repr(q.noise_corr),
               "median": repr(q.filter_size), "channels": repr(q.channels)}
     names = {"median": "filter_size"}
     chosen = ", ".join(f"{k} {v}" + (" (given)" if names.get(k, k) in given else "")

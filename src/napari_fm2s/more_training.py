@@ -119,7 +119,7 @@ def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Va
     total = done + extra_total(stages)
     seed = int(p.seed)
     best, best_terms = net, risk_terms(net, raws, variance, seed, cancelled)
-    change, kept = 0.0, 0
+    change, kept, falls = 0.0, 0, []
     sched = replace(schedule, warmup_steps=0, lr=schedule.lr * EXTRA_LR, batch=EXTRA_BATCH)
     last_loss, last_step = float("nan"), done
     for k in range(stages):
@@ -140,13 +140,17 @@ def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Va
                  sched, report, cancelled)
         terms = risk_terms(more, raws, variance, seed, cancelled)
         mean, se = fall(best_terms, terms)
+        falls.append(f"{mean / se:.1f}" if se > 0 else "inf")
         if not mean > STAGE_SIGNIFICANCE * se:  # NaN (a diverged stage) too
             break
         best, best_terms, change, kept = more, terms, change - mean, kept + 1
     noise = float(np.mean([np.mean(variance(np.asarray(x, np.float64))) for x in raws]))
+    total_change = f"; in all {change / max(noise, 1e-30):+.2g} x the noise variance" \
+        if kept else ""
     log.info("more training%s: %d of %d extra stages of %d steps kept (Stein's estimate of "
-             "the error changed by %+.2f x the noise variance)", where, kept, stages,
-             EXTRA_STEPS, change / max(noise, 1e-30))
+             "the error fell by %s standard errors in each stage tried, kept above %g%s)",
+             where, kept, stages, EXTRA_STEPS, ", ".join(falls) or "-", STAGE_SIGNIFICANCE,
+             total_change)
     if progress is not None and last_step < total:
         progress(total, total, last_loss)
     return best
