@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .layer_job import LayerJob, contrast_limits, place
 from .state import WidgetSettings
 
@@ -45,8 +47,10 @@ def add_results(viewer: Any, job: LayerJob, outcome: Any, properties: dict[str, 
     spread; the line for the status (with the spread switch on, a run without a spread,
     i.e. of a loaded paper-mode model, says why)."""
     result, props = place(outcome.image, job, properties)
-    added = viewer.add_image(result, name=job.name, contrast_limits=contrast_limits(result),
-                             **props)
+    lo, hi = props.get("contrast_limits", (np.nan, np.nan))
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):  # none to copy: the result's
+        props = {**props, "contrast_limits": contrast_limits(result)}
+    added = viewer.add_image(result, name=job.name, **props)
     text = f"Added '{added.name}'. Residual shows what was removed."  # napari may add " [1]"
     if outcome.spread is not None:
         data, props = spread_layer(job, outcome.spread, properties)

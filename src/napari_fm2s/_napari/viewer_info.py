@@ -43,7 +43,9 @@ def _layer_properties(layer: Image) -> dict[str, Any]:
         "scale": layer.scale, "translate": layer.translate, "rotate": layer.rotate,
         "shear": layer.shear, "affine": layer.affine.affine_matrix,
         "metadata": dict(layer.metadata), "colormap": layer.colormap,
-        "blending": layer.blending, "gamma": layer.gamma,
+        "blending": layer.blending, "gamma": layer.gamma, "opacity": layer.opacity,
+        # the same display range: side by side, a result is compared, not re-stretched
+        "contrast_limits": tuple(float(v) for v in layer.contrast_limits),
     }
     for name in ("units", "axis_labels"):  # napari >= 0.6
         if hasattr(layer, name):
