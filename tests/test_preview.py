@@ -92,3 +92,8 @@ def test_slider_hint_names_the_slider_to_move():
     assert "dim" in weak_dim and "raise k_g" in weak_dim and "bright" not in weak_dim
     loud_bright = slider_hint(NoiseLevel(1.0, 5.0))
     assert "bright" in loud_bright and "raise λp" in loud_bright
+    # helper 29: λp already off (at its top) and k_p too: only k_g can lower it
+    off = get_preset("confocal").with_overrides(k_g=300.0, k_p=1e7, lam_p=1e7)
+    assert slider_hint(NoiseLevel(1.0, 5.0), off).endswith("bright areas: lower k_g.")
+    none = off.with_overrides(k_g=0.0)
+    assert "no slider can move it further" in slider_hint(NoiseLevel(1.0, 5.0), none)

@@ -297,3 +297,23 @@ def test_a_script_that_closes_napari_during_auto_exits_cleanly(tmp_path):
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_status_speaks_of_the_layer_picked(viewer, qtbot):
+    """Helper 29: after an RGB layer's refusal, picking another layer still showed it; a
+    layer auto could not calibrate kept the previous layer's sliders without a word (the
+    calibration's error, returned as an exception, was raised by the worker and lost: the
+    Auto button on such a layer showed nothing either)."""
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 0] = synthetic_cells((64, 64), seed=1)[0]
+    viewer.add_image(rgb, name="rgb", rgb=True)
+    w = open_widget(viewer, tiny=False)
+    qtbot.waitUntil(lambda: "RGB" in w.status.text(), timeout=10_000)
+    viewer.add_image(np.full((8, 8), 5.0, np.float32) + np.eye(8, dtype=np.float32),
+                     name="tiny")  # the picker follows the new layer
+    qtbot.waitUntil(lambda: "could not measure" in w.status.text(), timeout=20_000)
+    assert "RGB" not in w.status.text()
+    n = len(notification_manager.records)
+    w.auto_button.click()
+    qtbot.waitUntil(lambda: bool(_since(n)), timeout=20_000)
+    assert "could not measure the noise" in _since(n)[0]

@@ -54,7 +54,7 @@ def test_the_run_panel_follows_the_status(qtbot):
     s.advance(5, 20)
     assert not panel.denoise_button.isEnabled() and panel.cancel_button.isEnabled()
     assert panel.bar.value() == 5 and panel.bar.maximum() == 20
-    assert "step 5 of 20" in panel.phase.text() and "cells" in panel.message.text()
+    assert "step 5 of up to 20" in panel.phase.text() and "cells" in panel.message.text()
     panel.loss_plot.add([(1, 0.1), (2, 0.05)], 20)
     s.end(Outcome(cancelled=True), "cancelled")
     assert panel.denoise_button.isEnabled() and not panel.cancel_button.isEnabled()

@@ -32,6 +32,7 @@ from .measure import (ANISOTROPY, BINS, CORR_ON, FLAT_FRACTION, MEASURE_FILTER,
                       noise_corr, residual_response)
 from .intensity import IntensityMap
 from .noise import median_target, inject, region_means
+from .params import OFF
 from .presets import Preset
 from .texture import white_if_textured
 
@@ -304,10 +305,10 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, offset_given: bo
     if est.textured:
         rows += (" (the residuals' correlation read as fine structure, not correlated "
                  "noise: white noise assumed, texture.white_if_textured)")
-    values = {"k_g": repr(q.k_g), "k_p": "none (no region-wise Poisson part)"
-              if q.k_p >= 1e7 else repr(q.k_p), "lam_p": "none (no overall Poisson part)"
-              if q.lam_p >= 1e7 else repr(q.lam_p), "corr": repr(q.noise_corr),
-              "median": repr(q.filter_size), "channels": repr(q.channels)}
+    values = {k: f"none ({OFF[k][1]})" if getattr(q, k) == OFF[k][0] else repr(getattr(q, k))
+              for k in ("k_g", "k_p", "lam_p")}
+    values.update(corr=repr(q.noise_corr), median=repr(q.filter_size),
+                  channels=repr(q.channels))
     names = {"median": "filter_size"}
     chosen = ", ".join(f"{k} {v}" + (" (given)" if names.get(k, k) in given else "")
                        for k, v in values.items())

@@ -93,11 +93,12 @@ PARAMS: tuple[Param, ...] = (
     Param("filter_size", int, 1, 101, "Median filter size (px)",
           "Median window of the pre-denoised target the network learns (odd, pixels)",
           odd=True, step=2),
-    Param("channels", int, 1, 64, "Channels",
+    Param("channels", int, 1, 64, "Channel copies",
           "Channel amplification: copies of the image the network sees (not the "
           "image's channels)"),
     Param("fast_steps", int, 1, 100_000, "Training steps",
-          "Fast mode: training steps, each on a fresh batch of noisy crops",
+          "Fast mode: training steps, each on a fresh batch of noisy crops (auto adds "
+          "stages while they lower Stein's estimate of the error, unless this is given)",
           modes=("fast",), step=100),
     Param("samples", int, 0, 100_000, "Noise samples",
           "Paper mode: noise-injected training samples", modes=("paper",)),

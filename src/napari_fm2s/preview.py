@@ -22,6 +22,7 @@ from .checks import check_image
 from .calibrate import NoiseCurve, measure
 from .intensity import IntensityMap, intensity_map
 from .noise import inject, median_target, region_means
+from .params import BY_NAME
 from .presets import Preset
 
 #: Side of the preview crop in pixels.
@@ -67,16 +68,33 @@ class PreviewPanels:
                           ratio(self.noise_synthetic.bright, self.noise_real.bright))
 
 
-def slider_hint(ratio: NoiseLevel) -> str:
-    """What to do about a synthetic/real noise ratio (dim and bright half)."""
+#: The sliders that move the synthetic noise of the dim or bright areas up (True) or down,
+#: each with the way it moves: (name, raise it?).
+_LEVERS: dict[tuple[str, bool], tuple[tuple[str, bool], ...]] = {
+    ("dim", True): (("k_g", True),), ("dim", False): (("k_g", False),),
+    ("bright", True): (("lam_p", False), ("k_p", False)),
+    ("bright", False): (("lam_p", True), ("k_p", True), ("k_g", False)),
+}
+_SHOWN = {"k_g": "k_g", "k_p": "k_p", "lam_p": "λp"}
+
+
+def slider_hint(ratio: NoiseLevel, p: Optional[Preset] = None) -> str:
+    """What to do about a synthetic/real noise ratio (dim and bright half): the sliders
+    that move it the right way, only those not at their limit for ``p`` (helper 29:
+    "raise λp" with λp already off, at its top)."""
     lo, hi = PRESET_RATIOS
     tips = []
-    for value, area, weaker, stronger in ((ratio.dim, "dim", "raise k_g", "lower k_g"),
-                                          (ratio.bright, "bright", "lower λp", "raise λp")):
-        if value < lo:
-            tips.append(f"weaker than yours in {area} areas: {weaker}")
-        elif value > hi:
-            tips.append(f"far stronger than yours in {area} areas: {stronger}")
+    for value, area in ((ratio.dim, "dim"), (ratio.bright, "bright")):
+        if lo <= value <= hi or not np.isfinite(value):
+            continue
+        up = value < lo
+        moves = [f"{'raise' if rise else 'lower'} {_SHOWN[name]}"
+                 for name, rise in _LEVERS[(area, up)]
+                 if p is None or (getattr(p, name) < BY_NAME[name].hi if rise
+                                  else getattr(p, name) > BY_NAME[name].lo)]
+        what = "weaker than yours" if up else "far stronger than yours"
+        tips.append(f"{what} in {area} areas: " + (" or ".join(moves) or
+                                                  "no slider can move it further"))
     if not tips:
         return (f"Synthetic noise is within {lo:g}-{hi:g}x yours, the range of the "
                 "presets: plausible sliders.")

@@ -12,7 +12,7 @@ from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import QLabel, QLineEdit, QPushButton
 from superqt.utils import create_worker
 
-from ..api import check_offset
+from ..api import AUTO_BASE, check_offset
 from ..checks import check_image
 from ..calibrate import Calibration, auto_calibration, offset_bounds
 from ..intensity import intensity_map
@@ -60,9 +60,12 @@ class Calibrator(QObject):
     """The Auto button, its background calibration and the offset line under it.
 
     ``calibrated(Calibration, automatic)``: ``automatic`` when the widget asked on its own
-    (the auto label on a new layer) rather than the button; those fail quietly."""
+    (the auto label on a new layer) rather than the button; those fail with ``failed``
+    (the reason) instead of an error notification."""
 
     calibrated = Signal(object, bool)
+    #: An automatic calibration failed (a message); a requested one shows an error.
+    failed = Signal(str)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -103,8 +106,8 @@ class Calibrator(QObject):
                 arr = np.asarray(plane)
                 cal = auto_calibration(arr)
                 return cal, offset_units(arr, cal), arr.dtype
-            except ValueError as e:
-                return e
+            except ValueError as e:  # a message: a returned exception would be raised
+                return str(e)
 
         worker = create_worker(compute, _start_thread=False, _ignore_errors=True)
         # bound methods of this QObject: Qt drops them if the widget closes meanwhile
@@ -120,9 +123,14 @@ class Calibrator(QObject):
         key, automatic = self._running
         if self._queued is not None or self._stale:  # a newer request, or another layer
             return
-        if not isinstance(result, tuple):
+        if isinstance(result, str):  # the reason it could not
             if not automatic:
                 show_error(f"FM2S: Auto could not measure the noise: {result}")
+            else:  # the sliders still show the last layer's values
+                self.failed.emit(
+                    f"Auto could not measure this layer's noise ({result}); the sliders show "
+                    f"the previous calibration, and Denoise falls back to preset "
+                    f"'{AUTO_BASE}'.")
             return
         self.last, self.offset, dtype = result
         self.key = key

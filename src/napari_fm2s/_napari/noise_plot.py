@@ -80,9 +80,10 @@ class NoiseCurvePlot(QWidget):
         real_c, syn_c = self.correlations
         p.setPen(fg)
         p.drawText(QRectF(self.rect()).adjusted(4, 0, -4, 0),
-                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                   f"noise variance vs intensity · yours (blue) corr {real_c:.2f} · "
-                   f"synthetic (orange) corr {syn_c:.2f}")
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                   | Qt.TextFlag.TextWordWrap,  # helper 29: cut off at the dock's width
+                   f"variance vs intensity · yours (blue) corr {real_c:.2f} · "
+                   f"synthetic (orange) {syn_c:.2f}")
         p.drawText(QRectF(self.rect()).adjusted(4, 0, -4, 0),
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                    f"{x_lo:.3g}")

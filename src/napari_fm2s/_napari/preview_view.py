@@ -146,7 +146,7 @@ class PreviewView(QWidget):
         self.notes[2].setText(f"k_g {k_g} · k_p {k_p} · λp {lam_p}{corr}")
         self.table.setText(noise_table(panels))
         self.noise_plot.set_curves(panels.curve_real, panels.curve_synthetic, panels.imap)
-        self.status.setText(f"<b>{slider_hint(panels.noise_ratio)}</b>")
+        self.status.setText(f"<b>{slider_hint(panels.noise_ratio, p)}</b>")
 
     def show_message(self, text: str) -> None:
         """Show ``text`` instead of panels (no image, unsuitable layer, ...)."""

@@ -89,7 +89,7 @@ class RunStatus:
         """One line for the user: phase, steps and time left."""
         if self.phase == "training":
             left = f", {format_eta(self.eta)} left" if self.eta is not None else ""
-            return f"Training: step {self.step} of {self.total or '?'}{left}"
+            return f"Training: step {self.step} of up to {self.total or '?'}{left}"
         return _WORDS.get(self.phase, "")
 
 

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QSize, Qt, QTimer
-from qtpy.QtWidgets import (QComboBox, QFormLayout, QFrame, QHBoxLayout, QScrollArea,
-                            QVBoxLayout, QWidget)
+from qtpy.QtCore import QSize, QTimer
+from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ..api import AUTO_BASE
@@ -27,7 +26,7 @@ from ..training import MODES
 from .controls import ParamControls
 from .layer_picker import LayerPicker
 from .preset_box import AUTO, CUSTOM, PresetBox
-from .lifecycle import StopsWithNapari
+from .lifecycle import StopsWithNapari, fill_scrolled
 from .layer_job import LayerJob, layer_job, stack_axes, view_plane
 from .spread_layer import add_results
 from .residual import toggle_residual
@@ -119,16 +118,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         layout.addWidget(self.models)
         layout.addWidget(self.preview)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)  # room for the vertical scroll bar: nothing goes under it
-        bar = scroll.verticalScrollBar().sizeHint().width()
-        self.setMinimumWidth(max(MIN_WIDTH, body.minimumSizeHint().width() + bar))
+        fill_scrolled(self, body, MIN_WIDTH)
 
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -153,6 +143,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self.preview.check.toggled.connect(self._on_value_changed)
         self.auto_button.clicked.connect(lambda: self.auto())
         self.calibrator.calibrated.connect(self._apply_calibration)
+        self.calibrator.failed.connect(self._calibration_failed)
         self.denoise_button.clicked.connect(self.start_denoise)
         self.cancel_button.clicked.connect(self.cancel)
         rp.residual_button.toggled.connect(self.show_residual)
@@ -244,6 +235,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
             self.calibrator.start(view_plane(layer, self.viewer.dims.point)[1], key, automatic)
         elif not automatic:
             show_error(f"FM2S: {problem}")
+        elif not self.running:  # a new layer it cannot use: say why where Denoise is
+            self.run_status.message = problem or ""
 
     def _apply_calibration(self, cal: Calibration, automatic: bool) -> None:
         """Label auto and show the calibrated values (unrounded); coming from a preset, the
@@ -256,6 +249,11 @@ class FM2SWidget(StopsWithNapari, QWidget):
         self._set_controls({**base, **{k: getattr(cal.preset, k) for k in CALIBRATED}})
         if not self.running:
             self.run_status.message = self.calibrator.summary()
+
+    def _calibration_failed(self, text: str) -> None:
+        """Auto's own look at a new layer failed (``text`` says so)."""
+        if not self.running and self.preset_combo.currentText() == AUTO:
+            self.run_status.message = text
 
     # ---- settings -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -294,6 +292,8 @@ class FM2SWidget(StopsWithNapari, QWidget):
     def _on_layer_changed(self) -> None:
         self.preview.forget()
         self.calibrator.forget()  # its offset entry too
+        if not self.running:  # the last layer's message no longer applies
+            self.run_status.message = ""
         self.state.offset = None
         self.auto(automatic=True)
         layer = self.layer()
