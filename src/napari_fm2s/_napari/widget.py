@@ -26,7 +26,7 @@ from ..training import MODES
 from .controls import ParamControls
 from .layer_picker import LayerPicker
 from .preset_box import AUTO, CUSTOM, PresetBox
-from .lifecycle import StopsWithNapari, fill_scrolled
+from .lifecycle import StopsWithNapari
 from .layer_job import LayerJob, layer_job, stack_axes, view_plane
 from .spread_layer import add_results
 from .residual import toggle_residual
@@ -35,6 +35,7 @@ from .state import RunStatus, WidgetSettings, label_after_edit
 from .model_panel import ModelPanel
 from .preview_panel import PreviewPanel
 from .runner import Runner
+from .scroll import fill_scrolled
 from .settings import load_settings, save_settings
 from .viewer_info import _camera, _devices, _disconnect, _layer_properties, _unsuitable
 
@@ -250,8 +251,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         if not self.running:
             self.run_status.message = self.calibrator.summary()
 
-    def _calibration_failed(self, text: str) -> None:
-        """Auto's own look at a new layer failed (``text`` says so)."""
+    def _calibration_failed(self, text: str) -> None:  # Auto's own look at a new layer
         if not self.running and self.preset_combo.currentText() == AUTO:
             self.run_status.message = text
 
