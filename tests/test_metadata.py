@@ -191,6 +191,12 @@ def test_ome_zarr_keeps_axes_transforms_and_channels(tmp_path):
         ms["datasets"][0]["coordinateTransformations"]
     assert [c["label"] for c in attrs["omero"]["channels"]] == ["DAPI", "GFP"]
     assert attrs["napari-fm2s"]["preset"] == "confocal"
+    # to a TIFF (helper 30: a plain TIFF, pixel size and time step lost): OME, with both
+    tif = tmp_path / "out.tif"
+    write_tiff_atomic(tif, opened.data, axes="CYX", meta=opened.meta, description=PROV)
+    with tifffile.TiffFile(tif) as tf:
+        assert tf.is_ome and 'PhysicalSizeX="0.2"' in tf.ome_metadata
+        assert 'PhysicalSizeXUnit="µm"' in tf.ome_metadata and 'Name="GFP"' in tf.ome_metadata
 
 
 def test_ome_zarr_pyramid_levels_are_remade_from_the_result(tmp_path):

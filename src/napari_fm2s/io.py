@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from .metadata import NAMESPACE, TiffMeta, ome_annotation, read_tiff_meta
+from .metadata import NAMESPACE, TiffMeta, ome_annotation, ome_zarr_meta, read_tiff_meta
 
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
@@ -136,8 +136,9 @@ def _open_zarr(path: Path) -> Opened:
     names = [a["name"] if isinstance(a, dict) else str(a) for a in ms.get("axes", [])]
     kept = attrs.get(root, {}) if root else {k: v for k, v in attrs.items() if k == "omero"}
     ome = {"root": root, "multiscale": ms, "attrs": kept}
-    return Opened(da.from_zarr(arr), labels=names or None, kind="ome-zarr", ome=ome,
-                  zarr_format=fmt)
+    meta = ome_zarr_meta(ms, kept.get("omero") or attrs.get("omero"))  # for a TIFF output
+    return Opened(da.from_zarr(arr), labels=names or None, meta=meta, kind="ome-zarr",
+                  ome=ome, zarr_format=fmt)
 
 
 def main_series(tf: Any) -> list[int]:

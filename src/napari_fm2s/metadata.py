@@ -83,6 +83,36 @@ def _ome_pixels(xml: str, index: int = 0) -> tuple[dict, list[str], Optional[str
     return out, names if any(names) else [], None if image is None else image.get("Name")
 
 
+#: OME-Zarr (UDUNITS) unit names and their OME-TIFF symbols.
+_UNITS = {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",
+          "meter": "m", "angstrom": "Å", "second": "s", "millisecond": "ms",
+          "microsecond": "µs", "minute": "min", "hour": "h"}
+
+
+def ome_zarr_meta(multiscale: dict, omero: Optional[dict]) -> TiffMeta:
+    """What a TIFF written from an OME-Zarr image keeps: its level-0 pixel sizes and time
+    step (with their units) as OME Pixels attributes, and the ``omero`` channel labels."""
+    axes = [a if isinstance(a, dict) else {"name": str(a)} for a in multiscale.get("axes", [])]
+    scale = [1.0] * len(axes)
+    for t in (multiscale["datasets"][0].get("coordinateTransformations") or []) + \
+            (multiscale.get("coordinateTransformations") or []):
+        if t.get("type") == "scale" and len(t.get("scale", [])) == len(axes):
+            scale = [a * float(b) for a, b in zip(scale, t["scale"])]
+    ome: dict[str, Any] = {}
+    for a, size in zip(axes, scale):
+        name = str(a.get("name", "")).upper()
+        key = {"X": "PhysicalSizeX", "Y": "PhysicalSizeY", "Z": "PhysicalSizeZ",
+               "T": "TimeIncrement"}.get(name)
+        if key is not None:
+            ome[key] = size
+            if a.get("unit") in _UNITS:
+                ome[key + "Unit"] = _UNITS[a["unit"]]
+    labels = [str(c.get("label", "")) for c in (omero or {}).get("channels", [])
+              if isinstance(c, dict)]
+    return TiffMeta(axes="".join(str(a.get("name", "")).upper() for a in axes), ome=ome,
+                    channel_names=labels if any(labels) else [])
+
+
 def ome_annotation(xml: str, namespace: str) -> Optional[dict]:
     """The key-value pairs of the OME MapAnnotation of ``namespace`` (values read as JSON
     where they are), or None."""
