@@ -285,6 +285,21 @@ def test_a_folder_into_a_file_name_is_refused(tmp_path, noisy_small, capsys):
     assert not (tmp_path / "o.tif").exists()  # no folder named like a file
 
 
+def test_one_file_twice_goes_into_the_folder_and_an_unmakeable_folder_is_named(
+        tmp_path, noisy_small, capsys):
+    """Helper 30: the same input twice with -o DIR read DIR as a file name ("must end in
+    .tif"); a folder that cannot be made gave a raw "OSError: [Errno ...]"."""
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, noisy_small)
+    rc, err = _main(capsys, "denoise", str(src), str(src), "-o", str(tmp_path / "dir"),
+                    *SMALL)
+    assert rc == 0 and (tmp_path / "dir" / "a_fm2s.tif").exists(), err
+    (tmp_path / "file").write_text("not a folder")
+    rc, err = _main(capsys, "denoise", str(src), str(src), "-o",
+                    str(tmp_path / "file" / "sub"), *SMALL)
+    assert rc == 1 and "cannot make the output folder" in err and "OSError" not in err
+
+
 @pytest.mark.slow
 def test_sample_and_presets(tmp_path):
     assert main(["denoise", "--sample", "-o", str(tmp_path / "s.tif"), *SMALL]) == 0

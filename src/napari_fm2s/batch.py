@@ -290,7 +290,11 @@ def run_batch(plan: Plan, settings: Settings, client: Any = None,
     outcomes: list[Outcome] = []
     total = plan.total
     if plan.folder is not None:
-        plan.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            plan.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # helper 30: the raw "OSError: [Errno 30] ..." before
+            raise ValueError(f"cannot make the output folder {plan.folder}: "
+                             f"{e.strerror or e}; nothing was denoised") from None
 
     def finish(o: Outcome) -> None:
         outcomes.append(o)

@@ -164,8 +164,8 @@ def make_plan(inputs: Sequence[str], output: str | Path, overwrite: bool = False
     paths = list(roots)
     named_folder = str(output).endswith(("/", os.sep))  # -o newdir/: a folder, made
     output = Path(output)
-    several = named_folder or len(paths) > 1 or any(  # a folder or a glob: into a folder
-        _kind(s) != "file" for s in inputs)
+    several = named_folder or len(paths) > 1 or len(inputs) > 1 or any(  # a folder or a
+        _kind(s) != "file" for s in inputs)  # glob: into a folder (one file twice: too)
     if several and not output.is_dir() and output.suffix.lower() in TIFF_SUFFIXES:
         raise ValueError(f"several inputs (a folder or a pattern) are written into a folder, "
                          f"and -o {output} looks like a file name: give a folder, e.g. "
