@@ -440,6 +440,29 @@ def test_ome_tiff_names_stay_ome(tmp_path):
     assert spread_path(out / "x.tif").name == "x.spread.tif"
 
 
+def test_an_ome_zarr_spread_has_no_display_window_of_the_input(tmp_path, noisy_small):
+    """Helper 30: the spread (0-50) carried the result's omero window (100-1200)."""
+    import zarr
+
+    v2 = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+    src = tmp_path / "in.ome.zarr"
+    g = zarr.open_group(str(src), mode="w", **v2)
+    data = np.asarray(noisy_small, np.float32)
+    zarr.open_array(str(src), path="0", mode="w", shape=data.shape, chunks=data.shape,
+                    dtype=data.dtype, **v2)[:] = data
+    g.attrs.update({"multiscales": [{"version": "0.4", "axes": [
+        {"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, 1.0]}]}]}],
+        "omero": {"channels": [{"label": "GFP", "window": {"start": 0.1, "end": 0.9}}]}})
+    out = tmp_path / "out.ome.zarr"
+    assert main(["denoise", str(src), "-o", str(out), "--spread", *SMALL]) == 0
+    kept = dict(zarr.open_group(str(out), mode="r").attrs)["omero"]["channels"][0]
+    spread = dict(zarr.open_group(str(tmp_path / "out.spread.ome.zarr"), mode="r").attrs)
+    assert "window" in kept and "window" not in spread["omero"]["channels"][0]
+    assert spread["omero"]["channels"][0]["label"] == "GFP"
+
+
 def test_spread_file_has_no_display_range_of_the_input(tmp_path, noisy_small):
     """ImageJ's display range is kept on the result (same units), not on the spread
     (values near 0: it would open black)."""

@@ -28,7 +28,7 @@ from .hooks import DenoiseCancelled
 from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, main_series, open_image, \
     read_provenance, remove_stale_parts
 from .memory import log
-from .metadata import provenance, without_display_ranges
+from .metadata import ome_without_windows, provenance, without_display_ranges
 from .presets import get_preset
 from .tiff_out import Series, series_writer, write_tiff_series_atomic
 from .zarr_out import write_zarr_atomic
@@ -91,7 +91,8 @@ def _denoise_single(opened: Any, src: Path, dst: Path, settings: Settings, progr
         for path, data, what in outputs:
             desc = made if what is None else {**made, "content": what}
             if path.suffix.lower() == ZARR_SUFFIX:
-                write_zarr_atomic(path, data, ome=opened.ome, zarr_format=opened.zarr_format,
+                ome = opened.ome if what is None else ome_without_windows(opened.ome)
+                write_zarr_atomic(path, data, ome=ome, zarr_format=opened.zarr_format,
                                   name=path.name, scheduler=scheduler,
                                   progress=write_progress, description=desc,
                                   chunks=opened.data.chunksize if opened.kind != "tiff"

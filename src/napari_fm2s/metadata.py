@@ -161,6 +161,19 @@ def without_display_ranges(meta: Optional[TiffMeta]) -> Optional[TiffMeta]:
                                  if k not in _IMAGEJ_DISPLAY})
 
 
+def ome_without_windows(ome: Optional[dict]) -> Optional[dict]:
+    """An OME-Zarr input's kept metadata (:attr:`~napari_fm2s.io.Opened.ome`) without the
+    ``omero`` channels' display windows (for an output not in the input's range: helper
+    30's spread, 0-50, carried the result's window 100-1200)."""
+    omero = (ome or {}).get("attrs", {}).get("omero")
+    if not isinstance(omero, dict) or not isinstance(omero.get("channels"), list):
+        return ome
+    channels = [{k: v for k, v in c.items() if k != "window"} if isinstance(c, dict) else c
+                for c in omero["channels"]]
+    assert ome is not None
+    return {**ome, "attrs": {**ome["attrs"], "omero": {**omero, "channels": channels}}}
+
+
 def package_version() -> str:
     try:
         from importlib.metadata import version
