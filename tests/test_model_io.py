@@ -236,7 +236,15 @@ def test_cli_save_then_apply_to_a_batch(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_fm2s.tif", "c_fm2s.tif"]
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "c_fm2s.tif"),
                                   tifffile.imread(tmp_path / "a_out.tif"))
+    # the outputs record the model (helper 30: "source": "model file" only), and a rerun
+    # with it over outputs made by training says so
+    from napari_fm2s.io import read_provenance
+
+    assert read_provenance(tmp_path / "out" / "b_fm2s.tif")["model"]["file"] == model.name
     capsys.readouterr()
+    assert main(["denoise", str(tmp_path / "a.tif"), "-o", str(tmp_path / "a_out.tif"),
+                 "--model", str(model)]) == 0
+    assert f"made by training, not with {model.name}" in capsys.readouterr().err
     # refused up front with one line: a bad model file, parameters with --model, several
     # inputs with --save-model
     evil = tmp_path / "evil.pt"

@@ -135,8 +135,10 @@ def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
                      offset=settings.offset,
                      device=settings.device, progress=progress, scheduler=scheduler,
                      model=settings.model, save_model=settings.save_model,
-                     on_params=lambda p, mode: made.update(
-                         provenance(p, mode, source=src.name, offset=settings.offset)),
+                     on_params=lambda p, mode: made.update(provenance(
+                         p, mode, source=src.name, offset=settings.offset,
+                         **({} if settings.model is None else
+                            {"model": settings.model.record()}))),
                      threads=settings.threads, return_spread=settings.spread,
                      **settings.overrides)
     return result, str(axes), made
@@ -234,8 +236,13 @@ def differs(src: Path, dst: Path, settings: Settings) -> str:
     except OSError:
         pass
     made = read_provenance(dst)
-    if made is None or settings.model is not None:
+    if made is None:
         return ""
+    if settings.model is not None:  # made with this model (by its creation time), or not
+        had = made.get("model") if isinstance(made.get("model"), dict) else {}
+        return "" if had.get("created") == settings.model.created else \
+            f"made {'with model ' + str(had.get('file')) if had else 'by training'}, " \
+            f"not with {settings.model.file or 'the model given'}"
     preset = "auto" if is_auto(settings.preset) else get_preset(settings.preset).name
     wanted = {"preset": preset, "mode": settings.mode, "seed": settings.seed,
               "offset": settings.offset}

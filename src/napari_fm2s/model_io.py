@@ -61,6 +61,11 @@ class FM2SModel:
     version: str = field(default_factory=package_version)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc)
                          .isoformat(timespec="seconds"))
+    file: str = ""  # the file it was loaded from (not saved in it)
+
+    def record(self) -> dict[str, str]:
+        """What an output made with this model records of it (its provenance)."""
+        return {"file": self.file, "created": self.created, "version": self.version}
 
     def __post_init__(self) -> None:
         if not self.nets or len(self.nets) != len(self.maps):
@@ -311,7 +316,7 @@ def load_model(path: Union[str, os.PathLike]) -> FM2SModel:
         dtype=str(img.get("dtype", "?"))[:20], axes=str(img.get("axes", "?"))[:20],
         shape=tuple(int(s) for s in shape if isinstance(s, int) and not isinstance(s, bool)),
         channel_names=names, version=str(doc.get("package_version", "?"))[:40],
-        created=str(doc.get("created", ""))[:40])
+        created=str(doc.get("created", ""))[:40], file=path.name)
 
 
 def as_model(model: Union[FM2SModel, str, os.PathLike]) -> FM2SModel:
