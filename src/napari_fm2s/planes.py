@@ -70,9 +70,9 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
         lead = not chunked or (not any(first) and origin == (0, 0) and not spread)  # once
         (log.info if lead else log.debug)(
             "do-no-harm guard%s: acted on %d of %d plane(s)%s: %.0f %% blended toward a "
-            "%dx%d median and %.0f %% toward a Gaussian blur (where their estimated error "
-            "was lower), %.0f %% of the removed part put back (where more than the "
-            "measured noise was removed)", where, len(acted),
+            "%dx%d median, then %.0f %% of that toward a Gaussian blur (on average, where "
+            "their estimated error was lower), %.0f %% of the removed part put back (where "
+            "more than the measured noise was removed)", where, len(acted),
             int(np.prod(block.shape[:-2], dtype=np.int64)),
             " of the first chunk (each chunk is guarded alike)" if chunked else "",
             100 * med, MEDIAN_WINDOW, MEDIAN_WINDOW, 100 * blur, 100 * back)
