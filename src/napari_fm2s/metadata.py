@@ -93,17 +93,17 @@ def ome_zarr_meta(multiscale: dict, omero: Optional[dict]) -> TiffMeta:
     """What a TIFF written from an OME-Zarr image keeps: its level-0 pixel sizes and time
     step (with their units) as OME Pixels attributes, and the ``omero`` channel labels."""
     axes = [a if isinstance(a, dict) else {"name": str(a)} for a in multiscale.get("axes", [])]
-    scale = [1.0] * len(axes)
+    scale, scaled = [1.0] * len(axes), False
     for t in (multiscale["datasets"][0].get("coordinateTransformations") or []) + \
             (multiscale.get("coordinateTransformations") or []):
         if t.get("type") == "scale" and len(t.get("scale", [])) == len(axes):
-            scale = [a * float(b) for a, b in zip(scale, t["scale"])]
+            scale, scaled = [a * float(b) for a, b in zip(scale, t["scale"])], True
     ome: dict[str, Any] = {}
     for a, size in zip(axes, scale):
         name = str(a.get("name", "")).upper()
         key = {"X": "PhysicalSizeX", "Y": "PhysicalSizeY", "Z": "PhysicalSizeZ",
                "T": "TimeIncrement"}.get(name)
-        if key is not None:
+        if key is not None and (scaled or a.get("unit")):  # none given: none claimed
             ome[key] = size
             if a.get("unit") in _UNITS:
                 ome[key + "Unit"] = _UNITS[a["unit"]]
