@@ -157,6 +157,9 @@ def test_lazy_above_reads_a_tiff_page_by_page_with_the_same_result(tmp_path, noi
     assert [o.lazy for o in opened] == [False, True]
     np.testing.assert_allclose(tifffile.imread(tmp_path / "lazy.tif"),
                                tifffile.imread(tmp_path / "whole.tif"), atol=1e-3)
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "said.tif"),
+                    "--lazy-above", "1e-6", *[a for a in SMALL if a != "-q"])
+    assert rc == 0 and "read lazily (a TIFF over --lazy-above" in err  # helper 30
     rc, err = _main(capsys, "denoise", str(src), "-o", str(tmp_path / "x.tif"),
                     "--lazy-above", "0", *SMALL)
     assert rc == 1 and "--lazy-above must be a positive size" in err

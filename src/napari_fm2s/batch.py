@@ -129,6 +129,10 @@ def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
     how = "given" if not isinstance(axes, GuessedAxes) else \
         f"{'guessed' if axes.rule else 'from the file' + unnamed}; pass --axes to change"
     log.info("axes: %s (%s)", axes, how)  # the CLI prints it
+    if opened.lazy:  # helper 30: nothing said the page-by-page path was taken
+        log.info("read lazily (%s): planes are read as needed and the result is written "
+                 "as it is made", "zarr" if opened.kind != "tiff" else
+                 f"a TIFF over --lazy-above {settings.lazy_bytes / 2 ** 30:.3g} GiB")
     made: dict[str, Any] = {}  # how the output was made, for its metadata
     result = denoise(opened.data, settings.preset, mode=settings.mode, axes=axes,
                      per_plane=settings.per_plane, seed=settings.seed,

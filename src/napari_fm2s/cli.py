@@ -310,8 +310,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 #: Info lines the CLI prints (the axes, auto's values, the guard, more training, outputs,
-#: series).
-_SAID = ("auto", "axes", "do-no-harm", "more training", "outputs", "series")
+#: series, a lazy read).
+_SAID = ("auto", "axes", "do-no-harm", "more training", "outputs", "read lazily", "series")
 
 
 class _WarningLine(logging.Handler):
