@@ -271,34 +271,34 @@ def offset_bounds(est: NoiseEstimate, imap: IntensityMap) -> tuple[float, float]
 
 
 def _camera_text(est: NoiseEstimate, imap: IntensityMap) -> str:
-    """"offset LO to HI (...), gain G +/- SE per photon", or "at most HI" and "uncertain"
-    where the noise line does not give them (:func:`offset_bounds`, :func:`gain_determined`)."""
+    """"offset LO to HI (...)", or "at most HI" where the noise line gives no lower bound
+    (:func:`offset_bounds`)."""
     lo, hi = offset_bounds(est, imap)
     if np.isnan(lo):
-        off = (f"offset at most {hi:.6g} (estimated: the darkest background level; the noise "
-               "line gives no lower bound here; not subtracted)")
-    else:
-        off = (f"offset {lo:.6g} to {hi:.6g} (estimated: between the noise variance line's "
-               "zero and the darkest background level; not subtracted)")
+        return (f"offset at most {hi:.6g} (estimated: the darkest background level; the "
+                "noise line gives no lower bound here; not subtracted)")
+    return (f"offset {lo:.6g} to {hi:.6g} (estimated: between the noise variance line's "
+            "zero and the darkest background level; not subtracted)")
+
+
+def _gain_text(est: NoiseEstimate, imap: IntensityMap) -> str:
+    """"gain G +/- SE per photon", or "gain uncertain (...)" (:func:`gain_determined`)."""
     g, se = est.gain * imap.scale, est.gain_se * imap.scale
     if gain_determined(est):
-        return f"{off}, gain {g:.4g} +/- {se:.2g} per photon"
-    return (f"{off}, gain uncertain ({g:.3g} +/- {se:.2g} per photon: too few flat pixels, "
-            "or their levels too alike, to measure how the noise rises with the signal)")
+        return f"gain {g:.4g} +/- {se:.2g} per photon"
+    return (f"gain uncertain ({g:.3g} +/- {se:.2g} per photon: too few flat pixels, or "
+            "their levels too alike, to measure how the noise rises with the signal)")
 
 
 def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, offset_given: bool,
              given: Sequence[str] = ()) -> str:
     """One line: the parameters ``q`` trains with (unrounded: passed back, they train the
     same; those named in ``given`` marked as the user's) and the camera model in input
-    units (:func:`_camera_text`); the read noise as the noise measured at the darkest
+    units (:func:`_camera_text`, :func:`_gain_text`); the read noise as the noise measured at the darkest
     level, which holds it and that level's shot noise."""
-    if offset_given:
-        g = est.gain * imap.scale
-        camera = f"offset {q.black * imap.scale + imap.offset:.6g} (given), gain " + \
-            (f"{g:.4g} per photon" if gain_determined(est) else "uncertain")
-    else:
-        camera = _camera_text(est, imap)
+    offset = f"offset {q.black * imap.scale + imap.offset:.6g} (given)" if offset_given \
+        else _camera_text(est, imap)
+    camera = f"{offset}, {_gain_text(est, imap)}"
     cy, cx = est.corr_yx
     rows = "" if q.corr_y is None else \
         f" (line noise along {'x, within rows' if cx > cy else 'y, within columns'}: injected so)"

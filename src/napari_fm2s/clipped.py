@@ -46,13 +46,19 @@ def clipped_floor(p: np.ndarray, v: float) -> bool:
     if hit.mean() < CLIP_FRACTION or hit.all():
         return False
     ring = maximum_filter(hit, 3) & ~hit
-    values = np.unique(p)
-    step = float(np.min(np.diff(values))) if values.size > 1 else 0.0
+    step = quantum(p)
     if not (ring.any() and step > 0):
         return False
     gap = float(np.mean(p[ring] - v))
     near = int(((p > v) & (p <= v + gap)).sum())  # the values just above the floor
     return gap >= CLIP_GAP * step and hit.sum() > CLIP_PILE * near
+
+
+def quantum(x: np.ndarray) -> float:
+    """The smallest difference between two of ``x``'s values (its quantisation step; 0
+    when it holds one value)."""
+    values = np.unique(x)
+    return float(np.min(np.diff(values))) if values.size > 1 else 0.0
 
 
 def unclipped(x: np.ndarray) -> np.ndarray:

@@ -25,6 +25,9 @@ HOT_RATIO = 3.0
 #: The sides of a dead valley: one pixel wide (the neighbours at -1 and +1) or two (one
 #: pixel of a dead pair of columns: -1 and +2, or -2 and +1).
 WIDTHS = ((-1, 1), (-1, 2), (-2, 1))
+#: A pixel's 8 neighbours (a 3 x 3 footprint without its centre).
+EIGHT = np.ones((3, 3), bool)
+EIGHT[1, 1] = False
 #: Passes of :func:`without_defects`.
 DEFECT_PASSES = 3
 
@@ -32,12 +35,10 @@ DEFECT_PASSES = 3
 def ring_excess(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(base, excess, brightest)`` of a (Y, X) plane: the median of the 5 x 5 ring
     around each pixel, the pixel's excess over it, and its brightest 8-neighbour's."""
-    eight = np.ones((3, 3), bool)
-    eight[1, 1] = False
     ring = np.ones((5, 5), bool)
     ring[1:4, 1:4] = False
     base = median_filter(x, footprint=ring, mode="reflect")
-    brightest = maximum_filter(x, footprint=eight, mode="reflect") - base
+    brightest = maximum_filter(x, footprint=EIGHT, mode="reflect") - base
     return base, x - base, brightest
 
 

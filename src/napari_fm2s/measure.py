@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter, median_filter, uniform_filter
 
-from .clipped import censored_bins, unclipped, varying
+from .clipped import censored_bins, quantum, unclipped, varying
 from .immerkaer import fit_line, white_noise_fit
 from .noise import MAX_CORR, colour_noise
 
@@ -255,8 +255,7 @@ def _floor_merged(level: np.ndarray, v: np.ndarray, count: np.ndarray, image: np
     brightest bins 3.0-3.6x above the line; no bin of the 20 FMD captures, SRDTrans, TIRF
     or 17 other camera kinds lies there)."""
     x = np.asarray(image, np.float32).ravel()
-    values = np.unique(x[:: max(1, x.size // 65536)])
-    low = level < float(x.min()) + (float(np.min(np.diff(values))) if values.size > 1 else 0)
+    low = level < float(x.min()) + quantum(x[:: max(1, x.size // 65536)])
     if low.sum() > 1:
         n = count[low].astype(float)
         level = np.concatenate([[np.average(level[low], weights=n)], level[~low]])
