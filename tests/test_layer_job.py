@@ -55,7 +55,8 @@ def test_contrast_limits_of_a_lazy_stack_sample_its_planes():
 @pytest.mark.parametrize("shape, labels, name", [
     ((6, 20, 30), None, "s [plane 4] (FM2S)"),  # unlabelled: guessed TYX, letter not shown
     ((1, 6, 20, 30), None, "s [plane 4] (FM2S)"),  # ... nor a length-1 axis
-    ((6, 20, 30), ("z", "y", "x"), "s [Z=4] (FM2S)"),
+    ((6, 20, 30), ("z", "y", "x"), "s [z=4] (FM2S)"),  # as the sliders name it
+    ((6, 20, 30), ("Z", "Y", "X"), "s [Z=4] (FM2S)"),
 ])
 def test_plane_in_view_is_named_by_the_layers_axes(shape, labels, name):
     kw = {} if labels is None else {"axis_labels": labels}

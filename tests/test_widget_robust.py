@@ -198,7 +198,9 @@ def test_save_and_load_a_model(viewer, qtbot, tmp_path, monkeypatch):
     w = _widget(viewer)
     assert not w.models.save_button.isEnabled()
     w.denoise_button.click()
+    assert w.running and not w.models.load_button.isEnabled()  # fixed while a run runs
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert w.models.load_button.isEnabled()
     trained = viewer.layers["cells (FM2S)"].data
     assert w.models.save_button.isEnabled()
     path = tmp_path / "scope.fm2s.safetensors"
@@ -214,7 +216,9 @@ def test_save_and_load_a_model(viewer, qtbot, tmp_path, monkeypatch):
     assert w.models.model is not None and "scope.fm2s.safetensors" in w.models.label.text()
     w.layer_combo.setCurrentText("other")
     w.denoise_button.click()
+    assert w.running and not w.models.clear_button.isEnabled()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert w.models.clear_button.isEnabled()
     np.testing.assert_array_equal(viewer.layers["other (FM2S)"].data,
                                   denoise(other, model=path))
     assert w.loss_plot.losses == []  # nothing was trained

@@ -94,7 +94,7 @@ def test_lazy_stack_plane_in_view_and_whole_layer(viewer, qtbot):
     w.scope_combo.setCurrentText("plane in view")
     viewer.dims.set_current_step(0, 2)
     _run(w, qtbot)
-    out, spread = viewer.layers["movie [T=2] (FM2S)"], viewer.layers["movie [T=2] (FM2S spread)"]
+    out, spread = viewer.layers["movie [t=2] (FM2S)"], viewer.layers["movie [t=2] (FM2S spread)"]
     assert spread.data.shape == out.data.shape == (1, 48, 48)
     _same_place(spread, out)
     np.testing.assert_allclose(spread.translate, [1.0 + 2 * 2.0, 0, 0])

@@ -69,13 +69,14 @@ class LayerJob:
 def layer_job(layer: Image, world_point: Optional[Sequence[float]] = None,
               plane_only: bool = False) -> LayerJob:
     """The whole layer, or with ``plane_only`` the plane at ``world_point`` (the viewer's
-    ``dims.point``) when the layer is a stack: named ``[Z=3]`` by the layer's axis labels,
+    ``dims.point``) when the layer is a stack: named ``[z=3]`` by the layer's axis labels,
     ``[plane 3]`` when the axes were guessed."""
     data = layer.data
     axes = layer_axes(layer)
     if plane_only and world_point is not None and Layout(axes, tuple(data.shape)).stack:
         index, rest = plane_view(data.shape, axes, view_step(layer, world_point))
-        cut = [(a, i, n) for a, i, n in zip(axes, index, data.shape) if isinstance(i, int)]
+        labels = layer.axis_labels  # as the viewer's sliders show them
+        cut = [(a, i, n) for a, i, n in zip(labels, index, data.shape) if isinstance(i, int)]
         if getattr(axes, "rule", None):  # guessed letters (an unlabelled Z stack is no T)
             where = "plane " + ", ".join(str(i) for _, i, n in cut if n > 1)
         else:

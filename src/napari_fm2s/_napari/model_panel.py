@@ -9,13 +9,14 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..model_io import SUFFIX, FM2SModel, load_model, save_model
+from .state import RunStatus
 
 
 class ModelPanel(QWidget):
     """Load model... / Save model... / Train, and a line saying which model Denoise applies."""
 
-    def __init__(self, default_name: Callable[[], str], parent: Optional[QWidget] = None
-                 ) -> None:
+    def __init__(self, default_name: Callable[[], str], status: Optional[RunStatus] = None,
+                 parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self._default_name = default_name
         #: A loaded model, applied by Denoise instead of training (None: train).
@@ -44,6 +45,14 @@ class ModelPanel(QWidget):
         self.load_button.clicked.connect(self._ask_load)
         self.save_button.clicked.connect(self._ask_save)
         self.clear_button.clicked.connect(lambda *_: self.use_model(None))
+        self._status = status
+        if status is not None:  # the model a run applies is fixed while it runs
+            status.events.phase.connect(self._show_running)
+
+    def _show_running(self, *_: object) -> None:
+        running = self._status is not None and self._status.running
+        self.load_button.setEnabled(not running)
+        self.clear_button.setEnabled(not running and self.model is not None)
 
     def trained(self, model: Optional[FM2SModel]) -> None:
         """A run trained ``model``: it can be saved now (None: the run copied a blank
@@ -54,7 +63,7 @@ class ModelPanel(QWidget):
     def use_model(self, model: Optional[FM2SModel], name: str = "") -> None:
         """Apply ``model`` on Denoise instead of training (None: train again)."""
         self.model = model
-        self.clear_button.setEnabled(model is not None)
+        self._show_running()
         self.label.setText("" if model is None else
                            f"Denoise applies {name or 'the loaded model'}: {model.describe()}")
 

@@ -107,7 +107,7 @@ class FM2SWidget(StopsWithNapari, QWidget):
         rp = self.run_panel
         self.denoise_button, self.cancel_button = rp.denoise_button, rp.cancel_button
         self.loss_plot, self.status = rp.loss_plot, rp.message
-        self.models = ModelPanel(lambda: self.layer().name if self.layer() else "model")
+        self.models = ModelPanel(lambda: getattr(self.layer(), "name", "model"), self.run_status)
         self.preview = PreviewPanel(self._preview_request)
         self.runner = Runner(self)
 
