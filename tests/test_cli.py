@@ -186,8 +186,9 @@ def test_skip_warnings_know_aliases_offsets_and_spreads(tmp_path, noisy_small, c
     err = _main(capsys, "denoise", str(src), "-o", out, "--preset", "Confocal-avg1", *SMALL)[1]
     assert "warning" not in err  # the same preset by its alias
     err = _main(capsys, "denoise", str(src), "-o", out, "--preset", "confocal", "--offset",
-                "3", "--spread", *SMALL)[1]
-    assert "made with offset None (now 3.0)" in err and "no spread file beside it" in err
+                "3", "--spread", "--per-plane", *SMALL)[1]
+    assert "made with offset None (now 3.0), per_plane False (now True)" in err
+    assert "no spread file beside it" in err
     assert _main(capsys, "denoise", str(src), "-o", out, "--spread", "--overwrite",
                  *SMALL)[0] == 0
     assert (tmp_path / "o.spread.tif").exists()

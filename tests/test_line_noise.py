@@ -68,3 +68,18 @@ def test_user_corr_replaces_the_calibrated_pair():
         seen[0].description
     denoise(noisy.astype(np.uint16), corr=0.2, on_params=lambda p, m: seen.append(p), **FAST)
     assert seen[1].noise_corr == 0.2
+
+
+def test_row_stripes_are_named_when_no_noise_curve_is_found():
+    """Rows with their own offsets (a line scanner's stripes) leave no intensity range
+    whose flat pixels hold noise alone; the error says so rather than 'too few flat
+    pixels (image too small or constant?)' (helper 31, a 512 px image)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:192, :192]
+    scene = 0.2 + 0.3 * np.exp(-((yy - 96) ** 2 + (xx - 80) ** 2) / 800)
+    x = scene + rng.normal(0, 0.01, scene.shape) + rng.normal(0, 0.02, (192, 1))
+    with pytest.raises(ValueError, match="stripes") as e:
+        estimate_noise(x)
+    assert "too small" not in str(e.value)
+    with pytest.raises(ValueError, match="too small"):  # without the stripes, too small
+        estimate_noise(scene[:12, :12] + rng.normal(0, 0.01, (12, 12)))

@@ -255,9 +255,14 @@ class Layout:
     def channel_name(self, cidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.channel, cidx))
 
-    def where(self, cidx: tuple[int, ...]) -> str:
-        """`` (channel C=1)`` for messages about one channel; empty without channels."""
-        return f" (channel {self.channel_name(cidx)})" if cidx else ""
+    def where(self, cidx: tuple[int, ...], plane: Optional[int] = None) -> str:
+        """`` (channel C=1)`` for messages about one channel, empty without channels;
+        with ``plane`` (a flat index into the stack axes) `` (channel C=1, plane T=3)``."""
+        parts = [f"channel {self.channel_name(cidx)}"] if cidx else []
+        if plane is not None and self.stack:
+            stack = tuple(self.shape[i] for i in self.stack)
+            parts.append(f"plane {self.plane_name(np.unravel_index(plane, stack))}")
+        return f" ({', '.join(parts)})" if parts else ""
 
     def plane_name(self, pidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.stack, pidx))

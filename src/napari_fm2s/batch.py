@@ -141,6 +141,7 @@ def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
                      model=settings.model, save_model=settings.save_model,
                      on_params=lambda p, mode: made.update(provenance(
                          p, mode, source=src.name, offset=settings.offset,
+                         per_plane=settings.per_plane,
                          **({} if settings.model is None else
                             {"model": settings.model.record()}))),
                      threads=settings.threads, return_spread=settings.spread,
@@ -249,7 +250,7 @@ def differs(src: Path, dst: Path, settings: Settings) -> str:
             f"not with {settings.model.file or 'the model given'}"
     preset = "auto" if is_auto(settings.preset) else get_preset(settings.preset).name
     wanted = {"preset": preset, "mode": settings.mode, "seed": settings.seed,
-              "offset": settings.offset}
+              "offset": settings.offset, "per_plane": settings.per_plane}
     had = {**made.get("parameters", {}), **made}
     diff = [f"{k} {had.get(k)} (now {v})" for k, v in {**wanted, **settings.overrides}.items()
             if v is not None and k in had and not _same(had[k], v)]

@@ -52,6 +52,7 @@ class NoiseCurve:
     edges: np.ndarray  # bin edges (intensity of the smoothed median3 image)
     corr: tuple[float, float]  # lag-1 correlation of the residuals along (y, x)
     bin_corr: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per bin (screened)
+    screened: bool = False  # empty because every bin's flat pixels held structure
 
     @property
     def mean_corr(self) -> float:
@@ -145,7 +146,8 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
                     lags[-1] = tuple(_lag(z, ok, axis, lag) for lag in (1, 2)
                                      for axis in (1, 2))
         good = np.isfinite(var) & (np.asarray(cnt) >= MIN_BIN_PIXELS) & (np.asarray(var) > 0)
-        if screen and good.any():
+        screened = screen and bool(good.any())
+        if screened:
             excess = np.array([structure_excess(*q) for q in lags])
             good &= excess <= STRUCTURE_EXCESS  # none left: structure everywhere (small
             # crops of a cell), no curve; the callers fall back to white_noise_line
@@ -155,7 +157,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     corr = (_lag(z, flat, 1), _lag(z, flat, 2))
     bin_corr = np.array([(q[0] + q[1]) / 2 for q in lags])[good] if screen else np.zeros(0)
     return NoiseCurve(np.asarray(lv)[good], np.asarray(var)[good], np.asarray(cnt)[good],
-                      edges, corr, bin_corr)
+                      edges, corr, bin_corr, screened and not good.any())
 
 
 #: A bin whose residuals correlate at lag 2 this much more than noise would (given their
@@ -334,6 +336,11 @@ def estimate_noise(image: np.ndarray, curve: Optional[NoiseCurve] = None) -> Noi
     """The noise of ``image`` ((Y, X) or pooled (k, Y, X), unit scale), read from
     ``curve`` (default: :func:`measure` of it)."""
     curve = measure(image) if curve is None else curve
+    if curve.level.size == 0 and curve.screened:
+        raise ValueError("no intensity range whose flattest pixels hold noise alone: their "
+                         "residuals stay correlated over several pixels (fine structure "
+                         "everywhere, stripes, or noise smoothed by interpolation or "
+                         "deconvolution)")
     if curve.level.size == 0:
         raise ValueError("too few flat (non-constant) pixels to measure the noise "
                          "(image too small or constant?)")

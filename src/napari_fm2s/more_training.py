@@ -140,7 +140,8 @@ def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Va
                  sched, report, cancelled)
         terms = risk_terms(more, raws, variance, seed, cancelled)
         mean, se = fall(best_terms, terms)
-        falls.append(f"{mean / se:.1f}" if se > 0 else "inf")
+        z = mean / se if se > 0 else math.copysign(math.inf, mean)
+        falls.append(f"{'rose' if z < 0 else 'fell'} by {abs(z):.1f}")
         if not mean > STAGE_SIGNIFICANCE * se:  # NaN (a diverged stage) too
             break
         best, best_terms, change, kept = more, terms, change - mean, kept + 1
@@ -148,7 +149,8 @@ def train_more(net: FM2SNet, raws: Sequence[np.ndarray], p: Preset, variance: Va
     total_change = f"; in all {change / max(noise, 1e-30):+.2g} x the noise variance" \
         if kept else ""
     log.info("more training%s: %d of %d extra stages of %d steps kept (Stein's estimate of "
-             "the error fell by %s standard errors in each stage tried, kept above %g%s)",
+             "the error, stage by stage: %s standard errors; a stage is kept when it falls "
+             "by more than %g%s)",
              where, kept, stages, EXTRA_STEPS, ", ".join(falls) or "-", STAGE_SIGNIFICANCE,
              total_change)
     if progress is not None and last_step < total:

@@ -29,10 +29,9 @@ from .memory import check_memory, estimate_bytes, log
 from .model_io import FM2SModel, KeepModel, deliver, intensity_for
 from .network import FM2SNet
 from .planes import infer
-from .calibrate import (NOISE_STRIDE, calibrate, calibration_side, describe, is_auto,
-                        noise_estimate, window)
+from .calibrate import NOISE_STRIDE, is_auto
+from .channel_preset import measured_noise, preset_for
 from .noise_model import NoiseModel
-from .immerkaer import white_noise_line
 from .measure import CORR_ON
 from .presets import Preset
 from .runtime import RunContext, default_mode
@@ -93,10 +92,17 @@ class _Channel:
     data: Any  # (stack..., Y, X)
     nets: list[FM2SNet] = field(default_factory=list)
     maps: list[IntensityMap] = field(default_factory=list)  # one, or one per plane
+    brights: list[float] = field(default_factory=list)  # each map's (robust) brightest value
     constant: Optional[ConstantChannel] = None  # copied unchanged
-    preset: Optional[Preset] = None  # this channel's (calibrated, or with its black level)
-    noise: Optional[NoiseModel] = None  # the measured noise: the do-no-harm guard's
-    bright: float = math.inf  # its (robust) brightest value: a given offset lies below it
+    # one, or one per plane: the preset trained with (calibrated, or with its black level),
+    # the measured noise (the do-no-harm guard's)
+    presets: list[Preset] = field(default_factory=list)
+    noises: list[Optional[NoiseModel]] = field(default_factory=list)
+
+    @property
+    def preset(self) -> Optional[Preset]:
+        """The (first) preset trained with; None before training."""
+        return self.presets[0] if self.presets else None
 
 
 def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
@@ -109,9 +115,9 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
     mins, maxs = np.asarray(st[3]).ravel(), np.asarray(st[4]).ravel()
     planes = _robust_ranges(ch.data, lazy, mins, maxs, ctx.scheduler)
     lo, hi = min(a for a, _ in planes), max(b for _, b in planes)
-    ch.maps, ch.bright = [map_for_range(ch.data.dtype, lo, hi)], float(hi)
+    ch.maps, ch.brights = [map_for_range(ch.data.dtype, lo, hi)], [float(hi)]
     if per_plane:
-        ch.maps = []
+        ch.maps, ch.brights = [], [float(b) for _, b in planes]
         for i, (a, b) in enumerate(zip(mins, maxs)):
             if a == b:
                 pidx = np.unravel_index(i, ch.data.shape[:-2])
@@ -120,71 +126,6 @@ def _map_channel(ch: _Channel, layout: Layout, lazy: bool, per_plane: bool,
                                  "(per_plane=False, CLI: without --per-plane)")
             a, b = planes[i]
             ch.maps.append(map_for_range(ch.data.dtype, float(a), float(b)))
-
-
-def _calibration_units(ch: _Channel, stride: int, lazy: bool,
-                       ctx: RunContext) -> list[np.ndarray]:
-    """Centred windows of up to :data:`TRAIN_PLANES` sampled planes of the channel, on the
-    unit scale (lazy data reads only those): what auto measures the noise on."""
-    stack_shape = ch.data.shape[:-2]
-    idx = plane_subset(int(np.prod(stack_shape, dtype=np.int64)))
-    win = window(ch.data.shape[-2:], stride, calibration_side(len(idx), stride))
-    raws = load([(ch.data[np.unravel_index(i, stack_shape)] if stack_shape else ch.data)[win]
-                 for i in idx], lazy, ctx.scheduler)
-    return [ch.maps[i % len(ch.maps)].to_unit(r) for i, r in zip(idx, raws)]
-
-
-def _black(offset: float, imap: Any, bright: float, where: str) -> float:
-    """A given camera ``offset`` (input units) as the unit-scale black level, or
-    ValueError when it is not below the image's ``bright`` end (no photons anywhere);
-    below the unit scale's start it is raised to it, with a warning."""
-    top = min(bright, imap.offset + imap.scale)
-    if offset >= top:
-        raise ValueError(f"offset {offset:g} is not below the image's brightest values{where} "
-                         f"({top:.6g}): give the camera's black level (about the darkest "
-                         "pixels' level), or leave it out to have it estimated")
-    if offset < imap.offset:
-        log.warning("offset %g lies below the image's dark end%s (%.6g); the noise "
-                    "injection uses %.6g", offset, where, imap.offset, imap.offset)
-    return float(max(0.0, (offset - imap.offset) / imap.scale))
-
-
-def _channel_preset(ch: _Channel, p: Preset, auto: bool, offset: Optional[float],
-                    keep: dict, layout: Layout, lazy: bool, ctx: RunContext,
-                    mode: str) -> Preset:
-    """The preset this channel trains with: ``p`` (with the camera ``offset``, input
-    units, as its black level), or for ``auto`` calibrated on up to :data:`TRAIN_PLANES`
-    sampled planes pooled (centred windows; lazy data reads only those); ``keep``: the
-    user's own values, which win over calibrated ones.  Sets the channel's guard noise
-    model (``ch.noise``): auto's estimate, or for a named preset in fast ``mode`` the
-    image's measured noise (paper mode runs as the authors' code: no guard)."""
-    imap = ch.maps[0]
-    black = None if offset is None else _black(offset, imap, ch.bright,
-                                               layout.where(ch.index))
-    base = p if black is None else p.with_overrides(black=black)
-    if not auto:
-        if mode == "fast":
-            ch.noise = _measured_noise(ch, NOISE_STRIDE, lazy, ctx)
-        return base
-    units = _calibration_units(ch, p.stride, lazy, ctx)
-    try:
-        cal = calibrate(units, base=p, black=black)
-    except ValueError as e:  # e.g. too small to measure: the base preset, said so
-        log.warning("auto%s could not measure the noise (%s): using preset %s",
-                    layout.where(ch.index), e, p.name)
-        ch.noise = _white_noise(units, imap)
-        return base
-    est, q = cal.estimate, cal.preset
-    side = min(ch.data.shape[-2:])
-    if q.filter_size > side:  # a wide (correlated-noise) window on a small plane
-        q = q.with_overrides(filter_size=max(1, side - (1 - side % 2)))
-    if "corr" in keep:  # the user's corr, on both axes
-        q = q.with_overrides(corr_y=None, corr_x=None)
-    q = q.with_overrides(**keep)
-    q = q.with_overrides(description=describe(q, est, imap, offset is not None, tuple(keep)))
-    log.info("auto%s: %s", layout.where(ch.index), q.description)
-    ch.noise = NoiseModel.from_estimate(est, imap.scale, imap.offset)
-    return q
 
 
 def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
@@ -203,12 +144,11 @@ def _robust_ranges(sub: Any, lazy: bool, mins: np.ndarray, maxs: np.ndarray,
 
 
 def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress,
-           ctx: RunContext, more: bool, where: str) -> None:
+           ctx: RunContext, more: bool, layout: Layout) -> None:
     """One network (shared) or one per plane (``per_plane``), in flat plane order;
     ``more``: trained on while it pays (:mod:`~napari_fm2s.more_training`: auto with
-    steps not given, on white noise); ``where``: the channel, for messages."""
-    p = ch.preset
-    assert p is not None
+    steps not given, on white noise); ``layout`` names the channel (and plane) in
+    messages."""
     sub = ch.data
     stack_shape, (h, w) = sub.shape[:-2], sub.shape[-2:]
     n = int(np.prod(stack_shape, dtype=np.int64))
@@ -216,24 +156,26 @@ def _train(ch: _Channel, lazy: bool, per_plane: bool, mode: str, prog: _Progress
     def plane(i: int) -> Any:
         return sub[np.unravel_index(i, stack_shape)] if stack_shape else sub
 
-    def fit_on(raws: list[np.ndarray], imap: IntensityMap) -> FM2SNet:
-        noise = ch.noise if more and ch.noise and max(ch.noise.corr) < CORR_ON else None
+    def fit_on(raws: list[np.ndarray], i: int) -> FM2SNet:
+        imap, noise = ch.maps[i % len(ch.maps)], ch.noises[i % len(ch.noises)]
+        noise = noise if more and noise and max(noise.corr) < CORR_ON else None
         var = None if noise is None else partial(noise.unit_variance, scale=imap.scale,
                                                  offset=imap.offset)
-        return fit_and_more(raws, p, mode, ctx.device, prog.for_fit(), ctx.cancelled, var,
-                            1 if per_plane else n, where)
+        return fit_and_more(raws, ch.presets[i % len(ch.presets)], mode, ctx.device,
+                            prog.for_fit(), ctx.cancelled, var, 1 if per_plane else n,
+                            layout.where(ch.index, i if per_plane else None))
 
     if not per_plane:
         idx = plane_subset(n)
-        wins = train_windows(len(idx), h, w, p.filter_size)
+        wins = train_windows(len(idx), h, w, ch.presets[0].filter_size)
         raws = load([plane(i)[win] for i, win in zip(idx, wins)], lazy, ctx.scheduler)
-        ch.nets = [fit_on([ch.maps[0].to_unit(r) for r in raws], ch.maps[0])]
+        ch.nets = [fit_on([ch.maps[0].to_unit(r) for r in raws], 0)]
         return
-    win = train_windows(1, h, w, p.filter_size)[0]
     for i in range(n):
         ctx.raise_if_cancelled()
+        win = train_windows(1, h, w, ch.presets[i].filter_size)[0]
         raw = load([plane(i)[win]], lazy, ctx.scheduler)[0]
-        ch.nets.append(fit_on([ch.maps[i].to_unit(raw)], ch.maps[i]))
+        ch.nets.append(fit_on([ch.maps[i].to_unit(raw)], i))
 
 
 def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, lazy: bool,
@@ -249,32 +191,9 @@ def _from_model(ch: _Channel, k: int, n: int, model: FM2SModel, layout: Layout, 
     ch.nets, ch.maps = [net], [intensity_for(saved, ch.data.dtype, lo, hi, where)]
     by_auto = is_auto(model.preset.name)
     if by_auto or model.mode == "fast":  # the guard, on this image's noise
-        ch.noise = _measured_noise(ch, model.preset.stride if by_auto else NOISE_STRIDE,
-                                   lazy, ctx)
-
-
-def _measured_noise(ch: _Channel, stride: int, lazy: bool, ctx: RunContext
-                    ) -> Optional[NoiseModel]:
-    """The do-no-harm guard's noise model, measured on the channel's own planes as auto
-    measures it, or :func:`_white_noise` where too few pixels are flat for its curve."""
-    units = _calibration_units(ch, stride, lazy, ctx)
-    try:
-        est = noise_estimate(units, stride)
-    except ValueError:  # too few flat pixels for the noise curve
-        return _white_noise(units, ch.maps[0])
-    return NoiseModel.from_estimate(est, ch.maps[0].scale, ch.maps[0].offset)
-
-
-def _white_noise(units: list[np.ndarray], imap: IntensityMap) -> Optional[NoiseModel]:
-    """The guard's noise for planes too small (or too full of structure) for the noise
-    curve: :func:`~napari_fm2s.immerkaer.white_noise_line` on the unit-scale planes
-    ``units`` pooled, mapped by ``imap``; None for noiseless ones."""
-    a, b, floor = white_noise_line(np.stack(units))
-    if floor <= 0:
-        return None
-    log.warning("too few flat pixels for the noise curve: the do-no-harm guard uses a "
-                "rougher noise estimate (Immerkaer's, by intensity)")
-    return NoiseModel.from_unit(a, b, floor, imap.scale, imap.offset)
+        idx = plane_subset(int(np.prod(ch.data.shape[:-2], dtype=np.int64)))
+        ch.noises = [measured_noise(ch, idx, model.preset.stride if by_auto else NOISE_STRIDE,
+                                    lazy, ctx)]
 
 
 def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunContext] = None,
@@ -291,7 +210,8 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     callable) receives the trained model before inference.  Returns float32 in
     the input's units and axis order: numpy for numpy input, a lazy dask array for lazy
     input (trained already; computing it runs inference chunk by chunk).  ``auto``
-    calibrates each channel's preset (:func:`_channel_preset`; ``p`` gives what auto does
+    calibrates each channel's preset, with ``per_plane`` each plane's
+    (:func:`~napari_fm2s.channel_preset.preset_for`; ``p`` gives what auto does
     not choose, ``keep`` the user's values); ``offset`` is the camera's black level in
     input units (the Poisson part of the injection acts above it).  ``spread``: return
     (result, spread) (:func:`napari_fm2s.planes.infer`).
@@ -357,16 +277,18 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
     to_train = [ch for ch in todo if ch.constant is None and not ch.nets]
     if model is None and not to_train:
         raise next(ch.constant for ch in todo if ch.constant is not None)
-    for ch in to_train:
-        ctx.raise_if_cancelled()
-        ch.preset = _channel_preset(ch, p, auto, offset, keep or {}, layout, lazy, ctx,
-                                    mode)
+    for ch in to_train:  # one preset for the channel, or each plane's own
+        groups = [[i] for i in range(n_planes)] if per_plane else [plane_subset(n_planes)]
+        made = [preset_for(ch, g, p, auto, offset, keep or {},
+                           layout.where(ch.index, g[0] if per_plane else None), lazy, ctx,
+                           mode) for g in groups]
+        ch.presets, ch.noises = [q for q, _ in made], [v for _, v in made]
     if ctx.on_params is not None:
-        ctx.on_params(_reported(to_train, p, layout), mode)
+        ctx.on_params(_reported(to_train, p, layout, per_plane), mode)
     prog = _Progress(ctx.progress, len(to_train) * (n_planes if per_plane else 1))
     for ch in to_train:
         _train(ch, lazy, per_plane, mode, prog, ctx,
-               auto and "fast_steps" not in (keep or {}), layout.where(ch.index))
+               auto and "fast_steps" not in (keep or {}), layout)
     for ch in todo:
         if ch.constant is not None:
             log.warning("channel %s is constant: copied unchanged",
@@ -382,15 +304,15 @@ def run(image: Any, p: Preset, axes: Optional[str] = None, ctx: Optional[RunCont
                            missing)
 
 
-def _reported(trained: list[_Channel], p: Preset, layout: Layout) -> Preset:
-    """The preset to report: the one channel's, or the first's with every channel's
-    calibration in its description."""
+def _reported(trained: list[_Channel], p: Preset, layout: Layout, per_plane: bool) -> Preset:
+    """The preset to report: the one channel's, or the first's with every channel's (and
+    with ``per_plane`` every plane's) calibration in its description."""
     if not trained or trained[0].preset is None:
         return p
-    first = trained[0].preset
-    if all(ch.preset == first and ch.preset.description == first.description
-           for ch in trained):
+    first = trained[0].presets[0]
+    every = [(layout.where(ch.index, i if per_plane else None).strip(" ()"), q)
+             for ch in trained for i, q in enumerate(ch.presets)]
+    if all(q == first and q.description == first.description for _, q in every):
         return first
-    return first.with_overrides(description=" | ".join(
-        f"{layout.channel_name(ch.index)}: {ch.preset.description}" for ch in trained
-        if ch.preset is not None))
+    return first.with_overrides(description=" | ".join(f"{name}: {q.description}"
+                                                       for name, q in every))

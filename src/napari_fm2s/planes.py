@@ -31,16 +31,18 @@ from .noise_model import NoiseModel
 def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
                   nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
                   cancelled: Callable[[], bool], spread: bool = False,
-                  origin: tuple[int, int] = (0, 0), noise: Optional[NoiseModel] = None,
-                  where: str = "", chunked: bool = False) -> np.ndarray:
+                  origin: tuple[int, int] = (0, 0),
+                  noises: Sequence[Optional[NoiseModel]] = (None,), where: str = "",
+                  chunked: bool = False) -> np.ndarray:
     """Denoise every plane of a (stack..., Y, X) block whose first plane is at ``first``
     (its first pixel at ``origin`` in the plane); with ``spread``, return the spread
-    (input units) instead of the result.  ``noise`` (auto): each result through the
-    do-no-harm guard (:func:`_plane`).  ``chunked``: one of a lazy run's blocks (only the
+    (input units) instead of the result.  ``noises`` (one, or one per plane, as ``nets``
+    and ``maps``): each result through the do-no-harm guard (:func:`_plane`) where not
+    None.  ``chunked``: one of a lazy run's blocks (only the
     first block's guard line is logged at info level).
 
     Takes only what a dask worker needs (picklable: no run context, no scheduler)."""
-    out, dev = _both(block, first, stack_shape, nets, maps, cancelled, origin, noise, where,
+    out, dev = _both(block, first, stack_shape, nets, maps, cancelled, origin, noises, where,
                      spread, chunked)
     return dev if dev is not None else out
 
@@ -48,7 +50,8 @@ def denoise_block(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[
 def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...],
           nets: Sequence[FM2SNet], maps: Sequence[IntensityMap],
           cancelled: Callable[[], bool], origin: tuple[int, int] = (0, 0),
-          noise: Optional[NoiseModel] = None, where: str = "", spread: bool = False,
+          noises: Sequence[Optional[NoiseModel]] = (None,), where: str = "",
+          spread: bool = False,
           chunked: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """Result of every plane of a block and, with ``spread``, its spread, from one pass
     (see :func:`denoise_block`); logs when the guard acted."""
@@ -58,7 +61,7 @@ def _both(block: np.ndarray, first: tuple[int, ...], stack_shape: tuple[int, ...
     for local in np.ndindex(block.shape[:-2]):
         glob = tuple(a + b for a, b in zip(first, local))
         i = int(np.ravel_multi_index(glob, stack_shape)) if stack_shape else 0
-        net, imap = nets[i % len(nets)], maps[i % len(maps)]
+        net, imap, noise = nets[i % len(nets)], maps[i % len(maps)], noises[i % len(noises)]
         out[local], d, shares = _plane(block[local], net, imap, cancelled, origin, noise,
                                        spread)
         if dev is not None and d is not None:
@@ -141,7 +144,7 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
     outs = [None if lazy else np.empty(work.shape, np.float32) for _ in range(n_out)]
     results: list[list[Any]] = [[] for _ in range(n_out)]
     for ch in channels:
-        noise = getattr(ch, "noise", None)  # auto's noise model: the guard's
+        noises = ch.noises or [None]  # the measured noise: the guard's
         where = layout.where(ch.index)
         if not ch.nets:  # alpha sample or constant channel
             copy = ch.data.astype(np.float32)
@@ -151,8 +154,9 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
             res = [map_planes(data, partial(denoise_block, stack_shape=stack_shape,
                                             nets=ch.nets, maps=ch.maps,
                                             cancelled=cancelled, spread=bool(k),
-                                            noise=noise, where=where, chunked=True),
-                              extra_halo=GUARD_RADIUS if noise is not None else 0)
+                                            noises=noises, where=where, chunked=True),
+                              extra_halo=GUARD_RADIUS if any(v is not None for v in noises)
+                              else 0)
                    for k in range(n_out)]
             if not lazy:  # one block at a time: the memory of one block's guard
                 import dask
@@ -162,7 +166,7 @@ def infer(channels: Sequence[Any], work: Any, layout: Layout, lazy: bool,
             raise_if(cancelled)
             first = (0,) * len(stack_shape)
             res = list(_both(np.asarray(ch.data), first, stack_shape, ch.nets, ch.maps,
-                             cancelled, noise=noise, where=where, spread=spread))[:n_out]
+                             cancelled, noises=noises, where=where, spread=spread))[:n_out]
         for k in range(n_out):
             if outs[k] is not None:
                 outs[k][ch.index] = res[k]
