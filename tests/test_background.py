@@ -73,7 +73,8 @@ def test_user_message():
     assert "CPU device" not in user_message(MemoryError())  # it is on the CPU already
     thread = user_message(RuntimeError("can't start new thread"))  # under ulimit -v
     assert "could not start another thread" in thread and "--threads 1" in thread
-    assert user_message(KeyError("x")) == "KeyError: 'x'"
+    assert user_message(KeyError("x")).startswith("KeyError: 'x' (an internal error: please")
+    assert user_message(PermissionError("denied")) == "PermissionError: denied"
 
 
 def test_realize_lazy_result_in_memory_or_through_a_zarr_store(monkeypatch):

@@ -489,3 +489,32 @@ def test_the_more_training_verdict_is_printed(tmp_path, noisy_small, capsys):
     rc, err = _main(capsys, "denoise", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o.tif"))
     assert rc == 0
     assert "fm2s: more training: " in err and "extra stages of 400 steps kept" in err
+
+
+def test_a_file_not_made_by_fm2s_at_the_output_is_said(tmp_path, noisy_small, capsys):
+    """A junk file where the output goes had counted as a finished result, silently with
+    -q (helper 32): it is skipped with a warning naming why."""
+    src, out = tmp_path / "a.tif", tmp_path / "o.tif"
+    tifffile.imwrite(src, noisy_small)
+    out.write_text("junk")
+    rc, err = _main(capsys, "denoise", str(src), "-o", str(out), "-q", *SMALL)
+    assert rc == 0 and "holding no record of being made by napari-fm2s" in err
+    assert out.read_text() == "junk"
+
+
+def test_an_internal_error_is_named_and_traced_on_request(tmp_path, noisy_small, capsys,
+                                                          monkeypatch):
+    import napari_fm2s.batch as batch
+
+    def broken(*a, **k):
+        raise KeyError("plane")
+
+    tifffile.imwrite(tmp_path / "a.tif", noisy_small)
+    monkeypatch.setattr(batch, "open_image", broken)
+    args = ("denoise", str(tmp_path / "a.tif"), "-o", str(tmp_path / "o.tif"), *SMALL)
+    rc, err = _main(capsys, *args)
+    assert rc == 1 and "KeyError: 'plane' (an internal error: please report it; " \
+        "FM2S_DEBUG=1 prints where it happened)" in err and "Traceback" not in err
+    monkeypatch.setenv("FM2S_DEBUG", "1")
+    rc, err = _main(capsys, *args)
+    assert rc == 1 and "Traceback" in err and "in broken" in err

@@ -233,16 +233,17 @@ class Outcome:
 
 def differs(src: Path, dst: Path, settings: Settings) -> str:
     """Why an existing output ``dst`` may not be what this run would make of ``src``: the
-    input is newer, or its recorded preset, mode, seed or a parameter given differs
-    (:func:`~napari_fm2s.io.read_provenance`); "" when none is known."""
+    input is newer, its recorded preset, mode, seed or a parameter given differs
+    (:func:`~napari_fm2s.io.read_provenance`), or it records none; "" when it matches."""
     try:
         if src.stat().st_mtime > dst.stat().st_mtime:
             return "the input is newer than it"
     except OSError:
         pass
     made = read_provenance(dst)
-    if made is None:
-        return ""
+    if made is None:  # helper 32: a junk file there had counted as a finished result
+        return "holding no record of being made by napari-fm2s (another program's file, " \
+            "or unreadable)"
     if settings.model is not None:  # made with this model (by its creation time), or not
         had = made.get("model") if isinstance(made.get("model"), dict) else {}
         return "" if had.get("created") == settings.model.created else \

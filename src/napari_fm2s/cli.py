@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from .api import DEFAULT_PRESET, denoise
 from .batch import Outcome, Settings, connect, run_batch
 from .batch_plan import Plan, make_plan, output_path
-from .hooks import DenoiseCancelled, user_message
+from .hooks import INTERNAL, DenoiseCancelled, user_message
 from .calibrate import is_auto
 from .eta import StepEta, format_eta
 from .io import LAZY_BYTES
@@ -148,7 +150,7 @@ class _Overall:
             print(f"fm2s: warning: {o.dst} exists, {o.note}: skipped (--overwrite to redo)",
                   file=sys.stderr)
         elif o.status == "failed":
-            msg = user_message(o.error)
+            msg = _said(o.error)
             if total > 1 and "--axes" in msg:  # it would apply to every file of the run
                 msg += " (--axes applies to every input: run this file on its own)"
             print(f"fm2s: error: {o.src}: {msg}", file=sys.stderr)
@@ -280,6 +282,17 @@ def _add_param_flags(parser: argparse.ArgumentParser) -> None:
                            .replace("%", "%%"))
 
 
+def _said(e: BaseException) -> str:
+    """:func:`~napari_fm2s.hooks.user_message` of ``e``; with ``FM2S_DEBUG`` set, its
+    traceback printed first (an internal error's place), else the way to get it."""
+    msg = user_message(e)
+    if os.environ.get("FM2S_DEBUG"):
+        traceback.print_exception(e, file=sys.stderr)
+    elif msg.endswith(INTERNAL):
+        msg = msg[:-1] + "; FM2S_DEBUG=1 prints where it happened)"
+    return msg
+
+
 def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -297,8 +310,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             logger.setLevel(logging.INFO)
     try:
         return args.func(args)
-    except Exception as e:  # one line, never a traceback
-        print(f"fm2s: error: {user_message(e)}", file=sys.stderr)
+    except Exception as e:  # one line; a traceback only when asked for
+        print(f"fm2s: error: {_said(e)}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, DenoiseCancelled):
         print("\nfm2s: interrupted; no partial output was left", file=sys.stderr)
@@ -311,7 +324,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 #: Info lines the CLI prints (the axes, auto's values, the guard, more training, outputs,
 #: series, a lazy read).
-_SAID = ("auto", "axes", "do-no-harm", "more training", "outputs", "read lazily", "series")
+_SAID = ("auto", "axes", "do-no-harm", "more training", "outputs", "pyramid", "read lazily",
+         "series")
 
 
 class _WarningLine(logging.Handler):

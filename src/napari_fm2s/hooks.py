@@ -48,6 +48,10 @@ def user_message(e: BaseException) -> str:
         gpu = ", or the CPU device" if "cuda" in low or "mps" in low else ""
         return ("out of memory: use a smaller image (crop it), fewer channels or threads"
                 f"{gpu}, or a lower --lazy-above to read a large TIFF page by page")
-    if isinstance(e, ValueError):
-        return text
-    return f"{type(e).__name__}: {text}"
+    if isinstance(e, (ValueError, OSError)):
+        return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}"
+    return f"{type(e).__name__}: {text} {INTERNAL}"
+
+
+#: The end of :func:`user_message` for an error no check of ours raised: a bug.
+INTERNAL = "(an internal error: please report it)"

@@ -181,6 +181,14 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
                     len(tf.series) - len(main))
             count, series = len(main), main[series]
             one = tf.series[series]
+            if one.keyframe.photometric == tifffile.PHOTOMETRIC.PALETTE:
+                raise ValueError(f"cannot read {path}: a palette (indexed colour) image holds "
+                                 "colour-table indices, not intensities: save it as "
+                                 "greyscale or RGB first (Fiji: Image > Type)")
+            if len(one.levels) > 1 and series == 0:
+                logging.getLogger("napari_fm2s").info(
+                    "pyramid: the input's %d reduced-resolution levels are not written (the "
+                    "output holds the full resolution only)", len(one.levels) - 1)
             labels, nbytes = list(one.axes), int(one.nbytes)
             meta = read_tiff_meta(tf, series)
             if nbytes <= lazy_bytes:

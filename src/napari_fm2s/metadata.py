@@ -32,7 +32,8 @@ IMAGEJ_AXES = "TZCYXS"
 #: The display ranges too: the output is in the input's units, so it opens with the
 #: contrast the input was saved with.
 _IMAGEJ_KEEP = ("unit", "spacing", "finterval", "fps", "loop", "mode", "xorigin", "yorigin",
-                "zorigin", "Info", "Properties", "Labels", "LUTs", "Ranges", "min", "max")
+                "zorigin", "Info", "Properties", "Labels", "LUTs", "Ranges", "min", "max",
+                "ROI", "Overlays", "Plot")
 #: ImageJ's display ranges: right for a result in the input's units, not for its spread.
 _IMAGEJ_DISPLAY = ("Ranges", "min", "max")
 #: Lossless TIFF compressions (tifffile's COMPRESSION names) an output keeps, as
@@ -43,6 +44,9 @@ _OME_PIXELS = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalS
                "PhysicalSizeZ", "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit",
                "SignificantBits")
 NAMESPACE = "napari-fm2s"
+#: The first page's text tags an output keeps: DocumentName, Make, Model (the camera),
+#: Software, DateTime, Artist, HostComputer, Copyright.
+TEXT_TAGS = (269, 271, 272, 305, 306, 315, 316, 33432)
 
 
 @dataclass
@@ -59,6 +63,10 @@ class TiffMeta:
     compression: Optional[str] = None  # the input's lossless compression, kept (tifffile)
     bigtiff: bool = False  # the input is a BigTIFF: so is the output
     name: Optional[str] = None  # OME Image Name (a stage position's, a series')
+    ome_xml: Optional[str] = None  # the input's whole OME-XML (carried: napari_fm2s.ome_xml)
+    tags: dict[int, str] = field(default_factory=dict)  # text tags (:data:`TEXT_TAGS`)
+    text: Optional[str] = None  # a plain TIFF's own free-text ImageDescription
+    ome_index: int = 0  # the index of this series' Image in it
 
 
 def _tag(e: ET.Element) -> str:
@@ -138,9 +146,19 @@ def read_tiff_meta(tf: Any, index: int = 0) -> TiffMeta:
     if tf.is_ome and tf.ome_metadata:
         try:
             meta.ome, meta.channel_names, meta.name = _ome_pixels(tf.ome_metadata, index)
+            meta.ome_xml, meta.ome_index = tf.ome_metadata, index
         except ET.ParseError:
             meta.ome = {}
     page = getattr(series, "keyframe", None) or tf.pages.first
+    for code in TEXT_TAGS:
+        value = page.tags.valueof(code)
+        if isinstance(value, str) and value.strip():
+            meta.tags[code] = value
+    text = tf.pages.first.description
+    if text.strip() and not (tf.is_imagej or tf.is_ome or text.startswith('{"shape"')):
+        meta.text = text  # not tifffile's JSON (then in the second description, if any)
+    if tf.is_shaped and series.name:  # a plain multi-series file's series names
+        meta.name = str(series.name)
     meta.compression = _LOSSLESS.get(getattr(page.compression, "name", ""))
     meta.bigtiff = bool(tf.is_bigtiff)
     try:
@@ -227,6 +245,16 @@ def tiff_layout(shape: tuple[int, ...], axes: str) -> tuple[list[int], str, str]
     return order, "".join(axes[i] for i in order), kind
 
 
+def _imagej_letters(axes: str) -> str:
+    """``axes`` with a generic stack axis (tifffile's ``I``: an ImageJ stack of images
+    without slices or frames; ``Q``) named by a free ImageJ letter, Z then T."""
+    for a in "IQ":
+        free = next((b for b in "ZT" if b not in axes), None)
+        if a in axes and free is not None:
+            axes = axes.replace(a, free)
+    return axes
+
+
 def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ...],
                        dtype: np.dtype, photometric: str, description: Optional[dict]
                        ) -> tuple[str, dict]:
@@ -246,24 +274,34 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
             kw["predictor"] = True  # floating-point predictor
     if photometric == "rgb-planar":
         kw["planarconfig"] = "separate"
+    if meta is not None and meta.tags:
+        tags = dict(meta.tags)
+        kw["software"] = tags.pop(305, None) or None
+        kw["datetime"] = tags.pop(306, None) or None
+        kw["extratags"] = [(code, "s", 0, v, True) for code, v in tags.items()]
     if meta is not None and meta.resolution:
         kw["resolution"] = meta.resolution
         kw["resolutionunit"] = meta.resolutionunit
-    imagej_ok = (meta is not None and meta.imagej is not None and set(axes) <= set(IMAGEJ_AXES)
+    named = _imagej_letters(axes)
+    imagej_ok = (meta is not None and meta.imagej is not None
+                 and set(named) <= set(IMAGEJ_AXES)
                  and np.dtype(dtype).name in ("uint8", "uint16", "float32")
                  and (not rgb or np.dtype(dtype) == np.uint8) and photometric != "rgb-planar")
     if imagej_ok:
         assert meta is not None and meta.imagej is not None
-        ij_axes = "".join(a for a in IMAGEJ_AXES if a in axes)
+        ij_axes = "".join(a for a in IMAGEJ_AXES if a in named)
         md = dict(meta.imagej)
         planes = int(np.prod([n for a, n in zip(axes, shape) if a in "TZC"], dtype=np.int64))
         if len(md.get("Labels") or []) != planes:  # slice labels: one per plane
             md.pop("Labels", None)
-        if text:
-            md["Info"] = (str(md.get("Info", "")) + f"\n{NAMESPACE}: {text}").lstrip()
+        if text:  # an earlier run's record (an output denoised again) is replaced
+            info = [ln for ln in str(md.get("Info", "")).split("\n")
+                    if not ln.startswith(f"{NAMESPACE}: {{")]
+            md["Info"] = "\n".join(info + [f"{NAMESPACE}: {text}"]).lstrip()
             md["Properties"] = {**dict(md.get("Properties") or {}), NAMESPACE: text}
         md["axes"] = ij_axes
-        return ij_axes, {**kw, "imagej": True, "metadata": md}
+        return ij_axes.translate(str.maketrans(named, axes)), \
+            {**kw, "imagej": True, "metadata": md}
     if meta is not None and meta.ome is not None:
         md = {"axes": axes, **{k: v for k, v in meta.ome.items() if k != "SignificantBits"}}
         if meta.name:
@@ -276,6 +314,10 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
                                       for k, v in description.items()}}
         return axes, {**kw, "ome": True, "metadata": md}
     md = {"axes": axes}
+    if meta is not None and meta.text:  # the input's own words, beside the record
+        md["description"] = meta.text
+    if meta is not None and meta.name:
+        md["name"] = meta.name
     if description:
         md[NAMESPACE] = description
     return axes, {**kw, "metadata": md}

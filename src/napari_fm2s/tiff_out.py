@@ -16,7 +16,9 @@ import numpy as np
 
 from .axes import positions
 from .io import atomic_output
+from .memory import log
 from .metadata import TiffMeta, cast_rgb, rgb_dtype, tiff_layout, tiff_write_options
+from .ome_xml import carry_ome
 
 #: Data larger than this (bytes) is written as BigTIFF (a classic TIFF ends at 4 GiB).
 BIGTIFF_BYTES = 2**32 - 2**25
@@ -84,7 +86,7 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
     import tifffile
 
     with atomic_output(Path(path)) as tmp:
-        state: dict[str, Any] = {"writer": None, "done": 0}
+        state: dict[str, Any] = {"writer": None, "done": 0, "ome": False, "metas": []}
 
         def add(s: Series) -> None:
             arr, lead, dtype, options = _layout(s)
@@ -94,6 +96,8 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
                 total = nbytes * count if total_bytes is None else total_bytes
                 big = total > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
                 state["writer"] = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
+                state["ome"] = kind["ome"]
+            state["metas"].append(s.meta)
             first, n = state["done"], int(np.prod(lead, dtype=np.int64))
 
             def report(i: int) -> None:
@@ -109,6 +113,31 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
         finally:
             if state["writer"] is not None:
                 state["writer"].close()
+        if state["ome"]:
+            _carry_ome(tmp, state["metas"])
+
+
+def _carry_ome(path: Path, metas: list[Optional[TiffMeta]]) -> None:
+    """Put the inputs' whole OME-XML (:func:`napari_fm2s.ome_xml.carry_ome`) into the
+    OME-TIFF just written at ``path``; where it cannot be, the file keeps tifffile's,
+    with a warning naming what that keeps."""
+    import xml.etree.ElementTree as ET
+
+    import tifffile
+
+    sources = [(m.ome_xml, m.ome_index) if m is not None and m.ome_xml else None
+               for m in metas]
+    if not any(sources):
+        return
+    written = tifffile.tiffcomment(path)
+    try:
+        merged = carry_ome(written, sources)
+    except (ET.ParseError, IndexError, KeyError, ValueError) as e:
+        log.warning("the input's OME-XML could not be carried whole (%s): the output keeps "
+                    "its physical sizes, time step and channel names", e)
+        return
+    if merged != written:
+        tifffile.tiffcomment(path, merged.encode("utf-8"))
 
 
 def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
@@ -122,7 +151,15 @@ def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
                                              s.description)
     order = [order[i] for i in positions(out_axes, write_axes)]
     arr = s.data.transpose(order)
-    return arr, tuple(arr.shape[:-(3 if rgb else 2)]), dtype, options
+    lead = tuple(arr.shape[:-(3 if rgb else 2)])
+    labels = (options.get("metadata") or {}).get("Labels") if options.get("imagej") else None
+    if labels is not None and len(labels) == int(np.prod(lead, dtype=np.int64)):
+        # ImageJ's slice labels name the input's pages: put them in the written order
+        ins = [i for i in range(len(order)) if i in order[:len(lead)]]
+        grid = np.array(list(labels), dtype=object).reshape([s.data.shape[i] for i in ins])
+        options["metadata"]["Labels"] = list(grid.transpose(
+            [ins.index(i) for i in order[:len(lead)]]).ravel())
+    return arr, lead, dtype, options
 
 
 def _pages(arr: Any, lead: tuple[int, ...], dtype: np.dtype, scheduler: Any,
