@@ -172,3 +172,24 @@ def test_slice_labels_follow_their_planes_when_the_axes_are_renamed(tmp_path):
     assert sorted(written) == sorted(labels) and written != labels
     for name, page in zip(written, pages):
         np.testing.assert_array_equal(page, by_label[name])
+
+
+def test_a_blank_series_is_copied_as_a_blank_channel_is(tmp_path, capsys):
+    from napari_fm2s.cli import main
+    from napari_fm2s.samples import synthetic_cells
+
+    src, out = tmp_path / "two.tif", tmp_path / "out.tif"
+    with tifffile.TiffWriter(src) as tw:
+        tw.write(synthetic_cells((48, 48), seed=1, dtype=np.uint16)[0],
+                 metadata={"axes": "YX", "name": "cells"})
+        tw.write(np.zeros((32, 32), np.uint16), metadata={"axes": "YX", "name": "blank"})
+    assert main(["denoise", str(src), "-o", str(out), "--fast-steps", "10", "-q"]) == 0
+    assert "series 2 of 2 (blank): image is constant" in capsys.readouterr().err
+    with tifffile.TiffFile(out) as tf:
+        assert [s.name for s in tf.series] == ["cells", "blank"]
+        assert not tf.series[1].asarray().any()
+    with tifffile.TiffWriter(src) as tw:  # nothing but blanks: nothing to denoise
+        for _ in range(2):
+            tw.write(np.zeros((32, 32), np.uint16), metadata={"axes": "YX"})
+    assert main(["denoise", str(src), "-o", str(tmp_path / "o2.tif"), "-q"]) == 1
+    assert "every series of two.tif is blank" in capsys.readouterr().err

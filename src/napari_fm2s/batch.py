@@ -24,11 +24,12 @@ import numpy as np
 from .axes import GuessedAxes, check_axes, guess_axes
 from .calibrate import is_auto
 from .batch_plan import Plan, spread_path
+from .checks import ConstantChannel
 from .hooks import DenoiseCancelled
 from .io import LAZY_BYTES, ZARR_SUFFIX, is_zarr, main_series, open_image, \
     read_provenance, remove_stale_parts
 from .memory import log
-from .metadata import ome_without_windows, provenance, without_display_ranges
+from .metadata import NAMESPACE, ome_without_windows, provenance, without_display_ranges
 from .presets import get_preset
 from .tiff_out import Series, series_writer, write_tiff_series_atomic
 from .zarr_out import write_zarr_atomic
@@ -117,14 +118,19 @@ def _drop_stale_spread(dst: Path) -> None:
 SPREAD = "spread of the flip ensemble (input units)"
 
 
+def _axes(opened: Any, settings: Settings) -> str:
+    """The axes of an opened image: the user's (checked), else the file's or guessed."""
+    shape, dtype = tuple(opened.data.shape), opened.data.dtype
+    return check_axes(settings.axes, shape) if settings.axes else \
+        guess_axes(shape, dtype, labels=opened.labels)
+
+
 def _denoise_opened(opened: Any, src: Path, settings: Settings, progress: Any,
                     scheduler: Any) -> tuple[Any, str, dict[str, Any]]:
     """(denoise's result, the axes used, how it was made) for one opened image."""
     from .api import denoise
 
-    shape, dtype = tuple(opened.data.shape), opened.data.dtype
-    axes = check_axes(settings.axes, shape) if settings.axes else \
-        guess_axes(shape, dtype, labels=opened.labels)
+    axes = _axes(opened, settings)
     unnamed = ", Q: an axis the file does not name" if "Q" in axes else ""
     how = "given" if not isinstance(axes, GuessedAxes) else \
         f"{'guessed' if axes.rule else 'from the file' + unnamed}; pass --axes to change"
@@ -174,6 +180,7 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
         add_spread = files.enter_context(series_writer(
             spread_path(dst), count, scheduler, write_progress, total)) \
             if settings.spread else None
+        blank = 0
         for i in range(count):  # one series held at a time, its result and spread together
             opened = open_image(src, settings.lazy_bytes, series=i)
             try:
@@ -182,6 +189,17 @@ def _denoise_series(src: Path, dst: Path, settings: Settings, count: int, progre
                 try:
                     result, axes, made = _denoise_opened(opened, src, settings, progress,
                                                          scheduler)
+                except ConstantChannel as e:  # a blank position: copied, as a blank channel
+                    blank += 1
+                    if blank == count:
+                        raise ValueError(f"every series of {src.name} is blank: {e}") from e
+                    log.warning("series %d of %d%s: %s: copied unchanged", i + 1, count,
+                                name, e)
+                    copy = opened.data.astype(np.float32)
+                    result = (copy, copy * 0) if add_spread is not None else copy
+                    axes, made = str(_axes(opened, settings)), {
+                        "software": NAMESPACE, "source": src.name,
+                        "content": "copied unchanged: one value everywhere"}
                 except ValueError as e:  # which series, and nothing is written
                     raise ValueError(f"series {i + 1} of {count}{name}: {e}; nothing was "
                                      "written for the file") from e
