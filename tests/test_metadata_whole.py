@@ -41,7 +41,7 @@ def _rich_ome(data_shape):
         '12345678-1234-1234-1234-123456789abc" Creator="a microscope">'
         '<Instrument ID="Instrument:0"><Microscope Model="FakeScope 3000"/>'
         '<Objective ID="Objective:0" NominalMagnification="60.0" LensNA="1.4"/></Instrument>'
-        '<Image ID="Image:0" Name="cells"><AcquisitionDate>2024-01-02T03:04:05'
+        '<Image ID="Image:551" Name="cells"><AcquisitionDate>2024-01-02T03:04:05'
         '</AcquisitionDate><Description>two dyes</Description>'
         '<InstrumentRef ID="Instrument:0"/><ObjectiveSettings ID="Objective:0"/>'
         f'<Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" SizeX="{data_shape[3]}" '
@@ -50,7 +50,7 @@ def _rich_ome(data_shape):
         '<AnnotationRef ID="Annotation:0"/></Image>'
         '<StructuredAnnotations><MapAnnotation ID="Annotation:0" Namespace="lab.notes">'
         '<Value><M K="Operator">Alice</M></Value></MapAnnotation></StructuredAnnotations>'
-        '</OME>')
+        '<Dataset ID="Dataset:1"><ImageRef ID="Image:551"/></Dataset></OME>')
 
 
 def test_the_whole_ome_xml_is_carried(tmp_path):
@@ -70,8 +70,8 @@ def test_the_whole_ome_xml_is_carried(tmp_path):
               'Color="-16776960"', 'EmissionWavelength="509"', 'PositionZ="0.6"',
               'DeltaT="0.5"', '<M K="Operator">Alice</M>', 'Type="float"',
               'Namespace="napari-fm2s"', '<AnnotationRef ID="Annotation:0"',
-              'PhysicalSizeX="0.108"'):
-        assert s in xml, s
+              'PhysicalSizeX="0.108"', '<Image ID="Image:551"', '<ImageRef ID="Image:551"'):
+        assert s in xml, s  # IDs kept: references to the image hold (helper 33)
     assert 'Type="uint16"' not in xml and "ns0:" not in xml
     assert read_provenance(out)["preset"] == "confocal"
     again = _round_trip(out, tmp_path / "again.ome.tif", "ZCYX")  # an output denoised again
@@ -79,6 +79,28 @@ def test_the_whole_ome_xml_is_carried(tmp_path):
         xml = tf.ome_metadata
     assert xml.count('Namespace="napari-fm2s"') == 1  # this run's record, not both
     assert xml.count('<M K="Operator">Alice</M>') == 1
+
+
+def test_planes_read_in_other_axes_lose_only_their_per_plane_metadata(tmp_path, caplog):
+    """--axes CZYX on a ZCYX OME-TIFF: 3 channels of 2 planes where the file has 2 of
+    3.  The Plane elements would describe other planes: left out, with a warning; the
+    file's 2 channel names do not fit 3 channels (tifffile had raised IndexError after
+    the training, helper 33)."""
+    data = np.random.default_rng(0).integers(0, 4000, (3, 2, 24, 32), dtype=np.uint16)
+    src = tmp_path / "in.ome.tif"
+    tifffile.imwrite(src, data.reshape(6, 24, 32), description=_rich_ome(data.shape).encode(),
+                     metadata=None)
+    out = tmp_path / "out.ome.tif"
+    opened = open_image(src)
+    with caplog.at_level("WARNING", logger="napari_fm2s"):
+        write_tiff_atomic(out, opened.data.astype(np.float32), axes="CZYX", meta=opened.meta,
+                          description=PROV)
+    opened.close()
+    assert "per-plane metadata (OME Plane times and positions" in caplog.text
+    with tifffile.TiffFile(out) as tf:
+        assert tf.series[0].axes == "CZYX" and tf.series[0].shape == data.shape
+        xml = tf.ome_metadata
+    assert "<Plane " not in xml and 'Model="FakeScope 3000"' in xml and 'Name="ch0"' not in xml
 
 
 def _roi(kind: int) -> bytes:
@@ -138,7 +160,8 @@ def test_plain_tiff_text_tags_description_and_series_names_are_kept(tmp_path):
         page = tf.pages.first
         assert page.tags.valueof(315) == "Alice" and page.tags.valueof(272) == "ORCA-Fusion"
         assert page.software == "MicroManager 2.0" and page.datetime.year == 2024
-        assert tf.shaped_metadata[0]["description"] == "exposure 100 ms, 60x oil"
+        assert page.description == "exposure 100 ms, 60x oil"  # shown as it was
+        assert tf.shaped_metadata[0]["napari-fm2s"]["preset"] == "confocal"
     two = tmp_path / "two.tif"
     with tifffile.TiffWriter(two) as tw:
         for name, shape in (("A", (24, 32)), ("B", (20, 28))):
@@ -163,11 +186,13 @@ def test_slice_labels_follow_their_planes_when_the_axes_are_renamed(tmp_path):
     data = np.random.default_rng(4).integers(0, 4000, (t, z, c, 8, 8), dtype=np.uint16)
     labels = [f"t{i}z{j}c{k}" for i in range(t) for j in range(z) for k in range(c)]
     src = tmp_path / "in.tif"
-    tifffile.imwrite(src, data, imagej=True, metadata={"axes": "TZCYX", "Labels": labels})
+    tifffile.imwrite(src, data, imagej=True, metadata={"axes": "TZCYX", "Labels": labels,
+                                                       "Overlays": [_roi(1)]})
     out = _round_trip(src, tmp_path / "out.tif", "ZTCYX")  # the user's reading of the axes
     with tifffile.TiffFile(out) as tf:
         pages = tf.asarray().reshape(-1, 8, 8)
         written = tf.imagej_metadata["Labels"]
+        assert "Overlays" not in tf.imagej_metadata  # their plane positions: the file's
     by_label = dict(zip(labels, data.reshape(-1, 8, 8)))
     assert sorted(written) == sorted(labels) and written != labels
     for name, page in zip(written, pages):

@@ -185,6 +185,12 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
                 raise ValueError(f"cannot read {path}: a palette (indexed colour) image holds "
                                  "colour-table indices, not intensities: save it as "
                                  "greyscale or RGB first (Fiji: Image > Type)")
+            gaps = sum(p is None for p in one.pages)
+            if gaps:
+                logging.getLogger("napari_fm2s").warning(
+                    "%s holds %d of its %d planes (a stopped acquisition?): the %d missing "
+                    "read as 0 and are written so", path.name, len(one.pages) - gaps,
+                    len(one.pages), gaps)
             if len(one.levels) > 1 and series == 0:
                 logging.getLogger("napari_fm2s").info(
                     "pyramid: the input's %d reduced-resolution levels are not written (the "

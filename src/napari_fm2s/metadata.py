@@ -306,7 +306,8 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
         md = {"axes": axes, **{k: v for k, v in meta.ome.items() if k != "SignificantBits"}}
         if meta.name:
             md["Name"] = meta.name
-        if meta.channel_names and ("C" in axes or len(meta.channel_names) == 1):
+        nc = shape[axes.index("C")] if "C" in axes else 1  # --axes may change the count
+        if meta.channel_names and len(meta.channel_names) == nc:
             md["Channel"] = {"Name": list(meta.channel_names)}
         if description:
             md["MapAnnotation"] = {"Namespace": NAMESPACE,
@@ -314,8 +315,8 @@ def tiff_write_options(meta: Optional[TiffMeta], axes: str, shape: tuple[int, ..
                                       for k, v in description.items()}}
         return axes, {**kw, "ome": True, "metadata": md}
     md = {"axes": axes}
-    if meta is not None and meta.text:  # the input's own words, beside the record
-        md["description"] = meta.text
+    if meta is not None and meta.text:  # the input's own words first, tifffile's JSON after
+        kw["description"] = meta.text
     if meta is not None and meta.name:
         md["name"] = meta.name
     if description:

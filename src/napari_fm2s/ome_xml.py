@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from .metadata import NAMESPACE
 
 #: Pixels attributes that describe the written data: taken from tifffile's XML.
-_LAYOUT = ("ID", "DimensionOrder", "Type", "SignificantBits", "BigEndian", "Interleaved",
+_LAYOUT = ("DimensionOrder", "Type", "SignificantBits", "BigEndian", "Interleaved",
            "SizeX", "SizeY", "SizeZ", "SizeC", "SizeT")
 #: Pixels children that say where the pixels are: taken from tifffile's XML.
 _STORAGE = ("TiffData", "BinData", "MetadataOnly")
@@ -49,11 +49,14 @@ def _ours(root: ET.Element) -> list[ET.Element]:
             if a.get("Namespace") == NAMESPACE]
 
 
-def carry_ome(generated: str, sources: Sequence[Optional[tuple[str, int]]]) -> str:
+def carry_ome(generated: str, sources: Sequence[Optional[tuple[str, int, bool]]]) -> str:
     """``generated`` (tifffile's OME-XML of an output, one Image per written series) merged
     into the input's OME-XML: ``sources[k]`` is (the input's OME-XML, the index of its
-    Image) for written series ``k``.  Each written Image is the input's Image with
-    tifffile's pixel layout; where the sizes differ, tifffile's channels and planes too.
+    Image, whether its planes were read in the file's axes) for written series ``k``.
+    Each written Image is the input's Image (its IDs kept: references to it hold) with
+    tifffile's pixel layout; where the sizes differ, tifffile's channels and planes too,
+    and where the planes were read in other axes (``--axes``), without the input's
+    per-plane Plane elements (they would describe other planes).
     The input's earlier provenance is replaced by this output's.  Returns ``generated``
     unchanged when the series do not all come from one input's OME-XML.  Raises
     ``xml.etree.ElementTree.ParseError`` for XML that does not parse."""
@@ -78,7 +81,7 @@ def carry_ome(generated: str, sources: Sequence[Optional[tuple[str, int]]]) -> s
             n += 1
         renamed[a.get("ID")] = f"Annotation:{NAMESPACE}:{n}"
         ids.add(renamed[a.get("ID")])
-    images = [_image(g, src_images[s[1]], ns, old, renamed)  # type: ignore[index]
+    images = [_image(g, src_images[s[1]], ns, old, renamed, s[2])  # type: ignore[index]
               for g, s in zip(gen_images, sources)]
     at = list(base).index(src_images[0])
     for e in src_images:
@@ -95,12 +98,12 @@ def carry_ome(generated: str, sources: Sequence[Optional[tuple[str, int]]]) -> s
 
 
 def _image(gen: ET.Element, src: ET.Element, ns: str, old: set,
-           renamed: dict[Optional[str], str]) -> ET.Element:
-    """The input's Image ``src`` with the written Image ``gen``'s pixel layout, ID and
+           renamed: dict[Optional[str], str], as_read: bool) -> ET.Element:
+    """The input's Image ``src`` with the written Image ``gen``'s pixel layout and
     provenance reference (``renamed``: its annotation IDs in the output; ``old``: the
-    input's provenance IDs, whose references go)."""
+    input's provenance IDs, whose references go); ``as_read``: the planes keep the
+    file's axes."""
     out = copy.deepcopy(src)
-    out.set("ID", gen.get("ID", out.get("ID", "")))
     gp, sp = _children(gen, "Pixels")[0], _children(out, "Pixels")[0]
     same = all(gp.get(f"Size{a}") == sp.get(f"Size{a}") for a in "XYZCT")
     for key in _LAYOUT:
@@ -110,7 +113,8 @@ def _image(gen: ET.Element, src: ET.Element, ns: str, old: set,
             del sp.attrib[key]
     kept = sp if same else gp
     channels = [_in_ns(c, ns) if kept is gp else c for c in _children(kept, "Channel")]
-    planes = [_in_ns(c, ns) if kept is gp else c for c in _children(kept, "Plane")]
+    planes = [_in_ns(c, ns) if kept is gp else c for c in _children(kept, "Plane")
+              if as_read or kept is gp]
     storage = [_in_ns(c, ns) for c in gp if _tag(c) in _STORAGE]
     for c in list(sp):
         sp.remove(c)

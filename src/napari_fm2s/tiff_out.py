@@ -89,7 +89,8 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
         state: dict[str, Any] = {"writer": None, "done": 0, "ome": False, "metas": []}
 
         def add(s: Series) -> None:
-            arr, lead, dtype, options = _layout(s)
+            keep = as_read(s)
+            arr, lead, dtype, options = _layout(s, keep)
             nbytes = int(np.prod(arr.shape, dtype=np.int64)) * dtype.itemsize
             kind = {k: bool(options.pop(k, False)) for k in ("ome", "imagej")}
             if state["writer"] is None:
@@ -97,7 +98,7 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
                 big = total > BIGTIFF_BYTES or bool(s.meta and s.meta.bigtiff)
                 state["writer"] = tifffile.TiffWriter(tmp, bigtiff=big, **kind)
                 state["ome"] = kind["ome"]
-            state["metas"].append(s.meta)
+            state["metas"].append((s.meta, keep))
             first, n = state["done"], int(np.prod(lead, dtype=np.int64))
 
             def report(i: int) -> None:
@@ -117,16 +118,17 @@ def series_writer(path: str | os.PathLike, count: int, scheduler: Any = None,
             _carry_ome(tmp, state["metas"])
 
 
-def _carry_ome(path: Path, metas: list[Optional[TiffMeta]]) -> None:
+def _carry_ome(path: Path, metas: list[tuple[Optional[TiffMeta], bool]]) -> None:
     """Put the inputs' whole OME-XML (:func:`napari_fm2s.ome_xml.carry_ome`) into the
-    OME-TIFF just written at ``path``; where it cannot be, the file keeps tifffile's,
-    with a warning naming what that keeps."""
+    OME-TIFF just written at ``path`` (``metas``: each series' input metadata, and whether
+    its planes keep the file's axes); where it cannot be, the file keeps tifffile's, with
+    a warning naming what that keeps."""
     import xml.etree.ElementTree as ET
 
     import tifffile
 
-    sources = [(m.ome_xml, m.ome_index) if m is not None and m.ome_xml else None
-               for m in metas]
+    sources = [(m.ome_xml, m.ome_index, as_read) if m is not None and m.ome_xml else None
+               for m, as_read in metas]
     if not any(sources):
         return
     written = tifffile.tiffcomment(path)
@@ -140,9 +142,29 @@ def _carry_ome(path: Path, metas: list[Optional[TiffMeta]]) -> None:
         tifffile.tiffcomment(path, merged.encode("utf-8"))
 
 
-def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
+def as_read(s: Series) -> bool:
+    """Whether series ``s`` keeps the axes its file gave its planes (not re-read with
+    ``--axes``): only then does per-plane metadata (OME Planes, ImageJ overlays) still
+    describe its planes.  Said once per series where it does not."""
+    def stack(axes: str) -> str:  # a spread's channels may be the input's samples
+        return "".join(a for a in axes.replace("S", "C") if a not in "YX")
+
+    if s.meta is None or not s.meta.axes or not s.axes:
+        return True
+    mine, file = stack(s.axes), stack(s.meta.axes)
+    same = len(mine) == len(file) and all(a == b or b in "IQ" for a, b in zip(mine, file))
+    if not same and (s.meta.ome_xml or (s.meta.imagej or {}).get("Overlays")):
+        log.warning("the planes were read as %s, the file says %s: its per-plane metadata "
+                    "(OME Plane times and positions, ImageJ overlays) is not carried", s.axes,
+                    s.meta.axes)
+    return same
+
+
+def _layout(s: Series, planes_as_read: bool = True
+            ) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
     """(data in the order to write, its leading (page) shape, dtype, TiffWriter.write
-    options with "ome" / "imagej" for the writer)."""
+    options with "ome" / "imagej" for the writer); without ``planes_as_read``
+    (:func:`as_read`) no ImageJ overlays."""
     order, out_axes, photometric = tiff_layout(tuple(s.data.shape), s.axes or "YX")
     rgb = photometric != "minisblack"
     dtype = (rgb_dtype(s.meta) if rgb else None) or np.dtype(s.data.dtype)
@@ -152,6 +174,8 @@ def _layout(s: Series) -> tuple[Any, tuple[int, ...], np.dtype, dict]:
     order = [order[i] for i in positions(out_axes, write_axes)]
     arr = s.data.transpose(order)
     lead = tuple(arr.shape[:-(3 if rgb else 2)])
+    if not planes_as_read and options.get("imagej"):
+        options["metadata"].pop("Overlays", None)
     labels = (options.get("metadata") or {}).get("Labels") if options.get("imagej") else None
     if labels is not None and len(labels) == int(np.prod(lead, dtype=np.int64)):
         # ImageJ's slice labels name the input's pages: put them in the written order
