@@ -52,7 +52,6 @@ No napari or Qt here.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 import numpy as np
@@ -65,6 +64,7 @@ from .defects import EIGHT, HOT_RATIO, HOT_SD, ring_excess
 from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, local_bias
 from .measure import CORR_ON
 from .noise import colour_kernel, colour_noise
+from .wide_median import wide_median
 
 #: Radius of the local windows of the blend toward the input, of the divergence's mean,
 #: and of the choice of the blur's share (pixels).
@@ -87,8 +87,6 @@ BLUR_SIGMA = 1.0
 #: then columns, 33): 34.209 / 29.938.  33: benchmarks/results/fmd_table_widemedian.txt,
 #: camera_guard.txt; the others one-off runs (docs/auto.md).
 MEDIAN_WINDOW = 33
-#: Pixels from which :func:`wide_median`'s two orders run on two threads.
-WIDE_MEDIAN_PARALLEL = 65_536
 #: Standard deviations of evidence the median's share needs (any noise).  Measured (3 x 3,
 #: fast, auto, seed 3407; without the median / 2 sd for correlated noise only / 2 sd for
 #: any): WideField_BPAE_B_1 34.63 / 35.18 / 35.18, _B_4 32.94 / 33.63 / 33.63;
@@ -301,28 +299,6 @@ def capped_variance(x: np.ndarray, f: np.ndarray, var: np.ndarray, div: np.ndarr
     bound = r2 / np.maximum(1 - 2 * div, CAP_FLOOR)
     mean_var = np.maximum(uniform_filter(var, size, mode="reflect"), 1e-30)
     return np.minimum(var, bound), var * np.minimum(1.0, bound / mean_var)
-
-
-def wide_median(a: np.ndarray, size: int) -> np.ndarray:
-    """The guard's median of a 2D array (float64, same shape): the mean of its two
-    separable medians, each row's running median over ``size`` pixels then each column's,
-    and columns first; 'reflect' border.  Its support is the ``size x size`` square of a
-    square median, at O(size) instead of O(size^2) work per pixel; the two orders run on
-    two threads where torch has them (scipy releases the GIL)."""
-    x = np.asarray(a, dtype=np.float32)
-
-    def order(first: tuple[int, int]) -> np.ndarray:
-        second = first[::-1]
-        once = median_filter(x, size=first, mode="reflect")
-        return median_filter(once, size=second, mode="reflect").astype(np.float64)
-
-    shapes = ((1, size), (size, 1))
-    if torch.get_num_threads() > 1 and x.size >= WIDE_MEDIAN_PARALLEL:
-        with ThreadPoolExecutor(2) as pool:
-            rows_first, cols_first = pool.map(order, shapes)
-    else:
-        rows_first, cols_first = (order(s) for s in shapes)
-    return 0.5 * (rows_first + cols_first)
 
 
 #: :func:`without_hot_pixels`' ratio on the plane's floor (a clipped export's zeros),

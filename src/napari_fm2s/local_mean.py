@@ -65,33 +65,40 @@ def layered_mean(res: np.ndarray, coord: np.ndarray, sigma: float,
     k = np.floor(coord)
     frac = (coord - k).ravel()
     k = k.astype(np.int64)
-    present = np.unique(k)
+    k0, k1 = (int(k.min()), int(k.max())) if k.size else (0, 0)
+    if k1 - k0 > 4 * MAX_LAYERS:
+        return gaussian_filter(res, sigma, mode="reflect", truncate=4.0)
+    present = np.flatnonzero(np.bincount((k - k0).ravel(), minlength=1)) + k0
     occupied = np.union1d(present, present + 1)
     if occupied.size > MAX_LAYERS or min(res.shape) < 2:
         return gaussian_filter(res, sigma, mode="reflect", truncate=4.0)
-    layer = np.searchsorted(occupied, k)  # k + 1 is the next occupied layer
+    index = np.zeros(k1 - k0 + 2, np.int64)  # a layer's place among the occupied ones
+    index[occupied - k0] = np.arange(occupied.size)
+    layer = index[k - k0]  # k + 1 is the next occupied layer
     n_layers = occupied.size
-    yy, xx = np.indices(res.shape)
-    oy, ox = origin
-    cy = (yy + oy) // cell - oy // cell
-    cx = (xx + ox) // cell - ox // cell
-    ny, nx = int(cy.max()) + 1, int(cx.max()) + 1
-    lo = ((cy * nx + cx) * n_layers + layer).ravel()
+    (h, w), (oy, ox) = res.shape, origin
+    cy = (np.arange(h) + oy) // cell - oy // cell
+    cx = (np.arange(w) + ox) // cell - ox // cell
+    ny, nx = int(cy[-1]) + 1, int(cx[-1]) + 1
+    lo = ((cy[:, None] * nx + cx[None, :]) * n_layers + layer).ravel()
+    hi, rest = lo + 1, 1 - frac
     size = ny * nx * n_layers
     r = res.ravel()
 
-    def splat(weights: np.ndarray) -> np.ndarray:
-        grid = (np.bincount(lo, (1 - frac) * weights, size)
-                + np.bincount(lo + 1, frac * weights, size)).reshape(ny, nx, n_layers)
+    def splat(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        grid = (np.bincount(lo, lower, size) + np.bincount(hi, upper, size)
+                ).reshape(ny, nx, n_layers)
         s = sigma / cell
         return gaussian_filter(grid, (s, s, 0), mode="reflect", truncate=4.0)
 
-    num, den = splat(r), splat(np.ones_like(r))
+    num, den = splat(rest * r, frac * r), splat(rest, frac)
     every = num.sum(axis=2, keepdims=True) / np.maximum(den.sum(axis=2, keepdims=True),
                                                          1e-12)
     mean = (num + PRIOR * every) / (den + PRIOR)
-    at = [(yy + oy + 0.5) / cell - 0.5 - oy // cell,
-          (xx + ox + 0.5) / cell - 0.5 - ox // cell, layer + frac.reshape(res.shape)]
+    at_y = (np.arange(h) + oy + 0.5) / cell - 0.5 - oy // cell
+    at_x = (np.arange(w) + ox + 0.5) / cell - 0.5 - ox // cell
+    at = [np.broadcast_to(at_y[:, None], res.shape), np.broadcast_to(at_x[None, :], res.shape),
+          layer + frac.reshape(res.shape)]
     return map_coordinates(mean, at, order=1, mode="nearest")
 
 
