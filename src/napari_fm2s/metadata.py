@@ -64,22 +64,23 @@ class TiffMeta:
     bigtiff: bool = False  # the input is a BigTIFF: so is the output
     name: Optional[str] = None  # OME Image Name (a stage position's, a series')
     ome_xml: Optional[str] = None  # the input's whole OME-XML (carried: napari_fm2s.ome_xml)
+    ome_index: int = 0  # the index of this series' Image in it
     tags: dict[int, str] = field(default_factory=dict)  # text tags (:data:`TEXT_TAGS`)
     text: Optional[str] = None  # a plain TIFF's own free-text ImageDescription
-    ome_index: int = 0  # the index of this series' Image in it
 
 
-def _tag(e: ET.Element) -> str:
+def xml_tag(e: ET.Element) -> str:
+    """An XML element's tag without its namespace."""
     return e.tag.rsplit("}", 1)[-1]
 
 
 def _ome_pixels(xml: str, index: int = 0) -> tuple[dict, list[str], Optional[str]]:
     """(Pixels calibration, channel names, Image Name) of the ``index``-th OME Image."""
     root = ET.fromstring(xml)
-    images = [e for e in root.iter() if _tag(e) == "Image"]
+    images = [e for e in root.iter() if xml_tag(e) == "Image"]
     image = images[index] if index < len(images) else None
     pixels = next((e for e in (image if image is not None else root).iter()
-                   if _tag(e) == "Pixels"), None)
+                   if xml_tag(e) == "Pixels"), None)
     if pixels is None:
         return {}, [], None
     out: dict[str, Any] = {}
@@ -87,7 +88,7 @@ def _ome_pixels(xml: str, index: int = 0) -> tuple[dict, list[str], Optional[str
         v = pixels.get(k)
         if v is not None:
             out[k] = v if k.endswith("Unit") else float(v)
-    names = [c.get("Name", "") for c in pixels if _tag(c) == "Channel"]
+    names = [c.get("Name", "") for c in pixels if xml_tag(c) == "Channel"]
     return out, names if any(names) else [], None if image is None else image.get("Name")
 
 
@@ -125,10 +126,10 @@ def ome_annotation(xml: str, namespace: str) -> Optional[dict]:
     """The key-value pairs of the OME MapAnnotation of ``namespace`` (values read as JSON
     where they are), or None."""
     for e in ET.fromstring(xml).iter():
-        if _tag(e) == "MapAnnotation" and e.get("Namespace") == namespace:
+        if xml_tag(e) == "MapAnnotation" and e.get("Namespace") == namespace:
             out: dict[str, Any] = {}
             for m in e.iter():
-                if _tag(m) == "M" and m.get("K"):
+                if xml_tag(m) == "M" and m.get("K"):
                     try:
                         out[m.get("K", "")] = json.loads(m.text or "")
                     except ValueError:

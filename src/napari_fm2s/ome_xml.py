@@ -14,17 +14,13 @@ import copy
 import xml.etree.ElementTree as ET
 from typing import Optional, Sequence
 
-from .metadata import NAMESPACE
+from .metadata import NAMESPACE, xml_tag as _tag
 
 #: Pixels attributes that describe the written data: taken from tifffile's XML.
 _LAYOUT = ("DimensionOrder", "Type", "SignificantBits", "BigEndian", "Interleaved",
            "SizeX", "SizeY", "SizeZ", "SizeC", "SizeT")
 #: Pixels children that say where the pixels are: taken from tifffile's XML.
 _STORAGE = ("TiffData", "BinData", "MetadataOnly")
-
-
-def _tag(e: ET.Element) -> str:
-    return e.tag.rsplit("}", 1)[-1]
 
 
 def _ns(e: ET.Element) -> str:

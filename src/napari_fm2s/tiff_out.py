@@ -127,8 +127,8 @@ def _carry_ome(path: Path, metas: list[tuple[Optional[TiffMeta], bool]]) -> None
 
     import tifffile
 
-    sources = [(m.ome_xml, m.ome_index, as_read) if m is not None and m.ome_xml else None
-               for m, as_read in metas]
+    sources = [(m.ome_xml, m.ome_index, kept) if m is not None and m.ome_xml else None
+               for m, kept in metas]
     if not any(sources):
         return
     written = tifffile.tiffcomment(path)
