@@ -218,3 +218,34 @@ def test_a_blank_series_is_copied_as_a_blank_channel_is(tmp_path, capsys):
             tw.write(np.zeros((32, 32), np.uint16), metadata={"axes": "YX"})
     assert main(["denoise", str(src), "-o", str(tmp_path / "o2.tif"), "-q"]) == 1
     assert "every series of two.tif is blank" in capsys.readouterr().err
+
+
+def test_a_multi_file_ome_dataset_is_denoised_once_per_position(tmp_path):
+    """Each file of a multi-file OME dataset describes every position; each position is
+    read from the file it starts in (a folder run had written both positions twice)."""
+    import uuid
+
+    ids = ["urn:uuid:" + str(uuid.UUID(int=0xF0 + p)) for p in range(2)]
+    names = [f"pos{p}.ome.tif" for p in range(2)]
+    images = "".join(
+        f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" '
+        'Type="uint16" SizeX="32" SizeY="24" SizeZ="1" SizeC="1" SizeT="2">'
+        f'<Channel ID="Channel:{p}:0" SamplesPerPixel="1"/>' + "".join(
+            f'<TiffData FirstT="{t}" IFD="{t}" PlaneCount="1"><UUID FileName="{names[p]}">'
+            f'{ids[p]}</UUID></TiffData>' for t in range(2)) + "</Pixels></Image>"
+        for p in range(2))
+    rng = np.random.default_rng(5)
+    for p in range(2):
+        xml = f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{NS}" UUID="{ids[p]}">' \
+              f'{images}</OME>'
+        with tifffile.TiffWriter(tmp_path / names[p]) as tw:
+            for t in range(2):
+                tw.write(rng.integers(0, 4000, (24, 32), dtype=np.uint16),
+                         description=xml.encode() if t == 0 else None, metadata=None,
+                         contiguous=False)
+    for p in range(2):
+        opened = open_image(tmp_path / names[p])
+        assert opened.series == 1 and opened.meta.name == f"Pos{p}"
+        expected = tifffile.imread(tmp_path / names[p], series=p)
+        np.testing.assert_array_equal(opened.data, expected)
+        opened.close()

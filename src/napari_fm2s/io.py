@@ -143,10 +143,18 @@ def _open_zarr(path: Path) -> Opened:
 
 def main_series(tf: Any) -> list[int]:
     """The series of an open ``tifffile.TiffFile`` that are images, not reduced-resolution
-    copies (thumbnails, previews: TIFF subfile type 1); all of them when none is left."""
+    copies (thumbnails, previews: TIFF subfile type 1), and that start in this file (a
+    multi-file OME dataset's files each describe every position: each is denoised from
+    the file it starts in, once); all of them when none is left."""
     main = [i for i, s in enumerate(tf.series)
             if not getattr(getattr(s, "keyframe", None), "is_reduced", False)]
-    return main or list(range(len(tf.series)))
+    main = main or list(range(len(tf.series)))
+    return [i for i in main if _starts_here(tf, tf.series[i])] or main
+
+
+def _starts_here(tf: Any, series: Any) -> bool:
+    first = next((p for p in getattr(series, "pages", []) if p is not None), None)
+    return getattr(first, "parent", tf) is tf
 
 
 def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: int = 0
@@ -175,10 +183,16 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tf:
             main = main_series(tf)
-            if series == 0 and len(main) < len(tf.series):  # said once per file
+            elsewhere = [s.name or str(i) for i, s in enumerate(tf.series)
+                         if i not in main and not _starts_here(tf, s)]
+            if series == 0 and elsewhere:  # said once per file
+                logging.getLogger("napari_fm2s").info(
+                    "series: %s of this multi-file dataset start in its other files: "
+                    "denoised from those", ", ".join(elsewhere))
+            if series == 0 and len(main) + len(elsewhere) < len(tf.series):
                 logging.getLogger("napari_fm2s").info(
                     "series: %d reduced-resolution series (thumbnails) left out",
-                    len(tf.series) - len(main))
+                    len(tf.series) - len(main) - len(elsewhere))
             count, series = len(main), main[series]
             one = tf.series[series]
             if one.keyframe.photometric == tifffile.PHOTOMETRIC.PALETTE:
