@@ -10,7 +10,9 @@ on both).  This is where ``napari_fm2s.preview.PRESET_RATIOS`` comes from.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +26,10 @@ IMAGES = [("Confocal_FISH_1", "confocal"), ("Confocal_BPAE_B_1", "confocal"),
 
 
 def main() -> int:
-    fmd = DEFAULT_DATA / "fmd"
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    fmd = ap.parse_args().data / "fmd"
     if not (fmd / "raw").exists():
         print(f"no FMD data in {fmd}")
         return 1

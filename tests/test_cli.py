@@ -308,6 +308,9 @@ def test_one_file_twice_goes_into_the_folder_and_an_unmakeable_folder_is_named(
 def test_sample_and_presets(tmp_path):
     assert main(["denoise", "--sample", "-o", str(tmp_path / "s.tif"), *SMALL]) == 0
     assert tifffile.imread(tmp_path / "s.tif").shape == (256, 256)
+    from napari_fm2s.io import read_provenance
+
+    assert read_provenance(tmp_path / "s.tif")["source"] == "--sample"  # recorded, as a file's
     r = _run("presets")
     assert r.returncode == 0 and "twophoton-avg16" in r.stdout and "srdtrans" in r.stdout
 

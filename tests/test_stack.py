@@ -427,3 +427,18 @@ def test_lazy_hot_pixel_uses_the_robust_range_like_numpy(small_chunks):
     got = denoise(da.from_array(x, chunks=(1, 17, 23)), **kw).compute()
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * 4095)
     assert got[2, 17, 23] < 2000  # denoised on the 12-bit scale, not kept near 65535
+
+
+def test_generic_file_axes_give_way_where_they_are_wrong(tmp_path, capsys):
+    """tifffile's generic axes of a plain TIFF (helper 35): a (96, 96, 3) uint16 file
+    read as QYX is YXC (was refused as 96 planes of 96x3, advising axes='QYX'); a
+    multi-page file's I axis whose planes differ like channels is made channels, as Q."""
+    assert guess_axes((96, 96, 3), np.uint16, labels="QYX") == "YXC"
+    assert guess_axes((5, 96, 96), np.uint16, labels="IYX") == "IYX"  # a stack stays
+    x = cells(2, shape=(64, 64)).astype(np.float32)
+    x[1] /= 10
+    tifffile.imwrite(tmp_path / "two.tif", x, metadata=None)
+    assert open_image(tmp_path / "two.tif").labels == list("IYX")
+    assert main(["denoise", str(tmp_path / "two.tif"), "-o", str(tmp_path / "o.tif"),
+                 *CLI_TINY]) == 0
+    assert "like channels: treated as channels (CYX)" in capsys.readouterr().err

@@ -122,9 +122,15 @@ def guess_axes(shape: Sequence[int], dtype: Any, labels: Optional[Sequence[str]]
         if rgb and letters[-1] != "S":
             letters[-1] = "S"
         try:
-            return GuessedAxes(check_axes("".join(letters), shape), rule=False)
+            named = GuessedAxes(check_axes("".join(letters), shape), rule=False)
         except ValueError:
-            pass
+            named = None
+        # a plain TIFF's generic axes (tifffile's I, Q) give way to the rule where they
+        # would leave a small plane: a (96, 96, 3) uint16 file read as QYX is YXC
+        generic = named is not None and set(named) - set("YX") <= set("IQ")
+        side = min(shape[named.index("Y")], shape[named.index("X")]) if named else 0
+        if named is not None and not (generic and side < MIN_GUESSED_SIDE):
+            return named
     return GuessedAxes(_rule(shape, dtype, rgb))
 
 
@@ -180,7 +186,7 @@ def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np
     channel axis (C, S) yet, else kept with a warning; kept with a warning when some of
     its planes are blank (a shared model copes with them); None otherwise.
 
-    Only for :class:`GuessedAxes` (from labels: only their unknown ``Q`` axes).  ``read``
+    Only for :class:`GuessedAxes` (from labels: only their generic ``I`` and ``Q`` axes).  ``read``
     turns the sampled (maybe lazy) planes into numpy arrays.
     """
     if not isinstance(axes, GuessedAxes):
@@ -190,7 +196,7 @@ def channel_like_stack(data: Any, axes: str, read: Callable[[list[Any]], list[np
     h, w = layout.plane
     step = max(1, int(np.ceil(np.sqrt(h * w / _SPAN_PIXELS))))
     for i in layout.stack:
-        if not 2 <= shape[i] <= CHANNEL_LIKE_PLANES or not (axes.rule or axes[i] == "Q"):
+        if not 2 <= shape[i] <= CHANNEL_LIKE_PLANES or not (axes.rule or axes[i] in "IQ"):
             continue
         base = [n // 2 if j in layout.stack else 0 for j, n in enumerate(shape)]
         parts = []

@@ -20,6 +20,7 @@ from .hooks import INTERNAL, DenoiseCancelled, user_message
 from .calibrate import is_auto
 from .eta import StepEta, format_eta
 from .io import LAZY_BYTES
+from .metadata import provenance
 from .tiff_out import write_tiff_atomic
 from .model_io import check_model_path, load_model
 from .params import PARAMS, resolve_params
@@ -115,12 +116,15 @@ def _sample_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     out_path = output_path(Path("sample.tif"), Path(args.output), False)
     bar = None if args.quiet else ProgressBar("sample")
+    made: dict = {}  # recorded in the output, as a file's run is
     result = denoise(synthetic_cells((256, 256))[0], settings.preset, mode=settings.mode,
                      seed=settings.seed, device=settings.device, progress=bar,
                      offset=settings.offset,
                      model=settings.model, save_model=settings.save_model,
-                     threads=settings.threads, **settings.overrides)
-    write_tiff_atomic(out_path, result)
+                     threads=settings.threads, on_params=lambda p, mode: made.update(
+                         provenance(p, mode, source="--sample", offset=settings.offset)),
+                     **settings.overrides)
+    write_tiff_atomic(out_path, result, "YX", description=made)
     return 0
 
 
