@@ -75,6 +75,18 @@ def test_several_steps_in_one_report_weigh_as_several() -> None:
     assert eta.per_step == pytest.approx(0.25 * 1.0 + 0.75 * 3.0)
 
 
+def test_steps_skipped_at_once_leave_the_rate_as_it_was() -> None:
+    """More training's stages not kept jump the count to the end of their budget; per
+    plane, the next plane's steps then read "ETA 0:00" and climbed back (helper 36)."""
+    clock = Clock()
+    eta = StepEta(skip=0, alpha=0.1, clock=clock)
+    steps(eta, clock, 1, 20, 4000, 0.5)
+    clock.t += 0.01
+    eta.update(820, 4000)  # 800 steps not run, reported at once
+    assert eta.per_step == pytest.approx(0.5)
+    assert eta.remaining(820) == pytest.approx(0.5 * 3180)
+
+
 def test_new_phase_when_steps_go_back_or_total_changes() -> None:
     clock = Clock()
     eta = StepEta(skip=1, clock=clock)

@@ -6,7 +6,8 @@ first ``skip`` steps (allocation, warm-up) are not measured; later step times ar
 with an exponential moving average, each counted as at most :data:`OUTLIER` times the
 average, so one slow step (a pause between stages, e.g. more training's error estimate)
 moves the estimate only a little, while a lasting slowdown still takes over within a few
-dozen steps.
+dozen steps; many steps reported at once, far faster than the average, were skipped, not
+run (more training's stages not kept), and leave the average as it was.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class StepEta:
         per = (now - t0) / done
         if self.per_step is None:
             self.per_step = per
+        elif done > 1 and per * self.outlier < self.per_step:
+            return self.remaining(step)  # steps skipped, not run (a stage not kept): no rate
         else:  # several steps at once weigh as much as several reports
             per = min(per, self.outlier * self.per_step)
             keep = (1 - self.alpha) ** done
