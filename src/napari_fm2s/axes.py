@@ -261,14 +261,19 @@ class Layout:
     def channel_name(self, cidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.channel, cidx))
 
-    def where(self, cidx: tuple[int, ...], plane: Optional[int] = None) -> str:
-        """`` (channel C=1)`` for messages about one channel, empty without channels;
-        with ``plane`` (a flat index into the stack axes) `` (channel C=1, plane T=3)``."""
+    def part_name(self, cidx: tuple[int, ...], plane: Optional[int] = None) -> str:
+        """``channel C=1`` (empty without channels); with ``plane`` (a flat index into the
+        stack axes) ``channel C=1, plane T=3``."""
         parts = [f"channel {self.channel_name(cidx)}"] if cidx else []
         if plane is not None and self.stack:
             stack = tuple(self.shape[i] for i in self.stack)
             parts.append(f"plane {self.plane_name(np.unravel_index(plane, stack))}")
-        return f" ({', '.join(parts)})" if parts else ""
+        return ", ".join(parts)
+
+    def where(self, cidx: tuple[int, ...], plane: Optional[int] = None) -> str:
+        """:meth:`part_name` for messages: `` (channel C=1)``, empty without a name."""
+        name = self.part_name(cidx, plane)
+        return f" ({name})" if name else ""
 
     def plane_name(self, pidx: tuple[int, ...]) -> str:
         return ", ".join(f"{self.axes[i]}={c}" for i, c in zip(self.stack, pidx))

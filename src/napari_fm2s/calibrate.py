@@ -294,8 +294,8 @@ def describe(q: Preset, est: NoiseEstimate, imap: IntensityMap, offset_given: bo
              given: Sequence[str] = ()) -> str:
     """One line: the parameters ``q`` trains with (unrounded: passed back, they train the
     same; those named in ``given`` marked as the user's) and the camera model in input
-    units (:func:`_camera_text`, :func:`_gain_text`); the read noise as the noise measured at the darkest
-    level, which holds it and that level's shot noise."""
+    units (:func:`_camera_text`, :func:`_gain_text`); the read noise as the noise measured
+    at the darkest level, which holds it and that level's shot noise."""
     offset = f"offset {q.black * imap.scale + imap.offset:.6g} (given)" if offset_given \
         else _camera_text(est, imap)
     camera = f"{offset}, {_gain_text(est, imap)}"

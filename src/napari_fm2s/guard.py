@@ -329,7 +329,6 @@ def without_hot_pixels(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return out
 
 
-
 def guard(x: np.ndarray, f: np.ndarray, var: np.ndarray, corr: tuple[float, float],
           run: Callable[[np.ndarray], np.ndarray], origin: tuple[int, int] = (0, 0),
           layers: Optional[Layers] = None) -> tuple[np.ndarray, float, float, float]:

@@ -48,8 +48,10 @@ def user_message(e: BaseException) -> str:
         gpu = ", or the CPU device" if "cuda" in low or "mps" in low else ""
         return ("out of memory: use a smaller image (crop it), fewer channels or threads"
                 f"{gpu}, or a lower --lazy-above to read a large TIFF page by page")
-    if isinstance(e, (ValueError, OSError)):
-        return text if isinstance(e, ValueError) else f"{type(e).__name__}: {text}"
+    if isinstance(e, ValueError):
+        return text
+    if isinstance(e, OSError):  # the file system's: named, not a bug
+        return f"{type(e).__name__}: {text}"
     return f"{type(e).__name__}: {text} {INTERNAL}"
 
 

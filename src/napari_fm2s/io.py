@@ -23,6 +23,7 @@ import numpy as np
 
 from .metadata import NAMESPACE, TiffMeta, ome_annotation, ome_zarr_meta, read_tiff_meta
 
+_log = logging.getLogger("napari_fm2s")
 READ_SUFFIXES = (".tif", ".tiff", ".png")
 ZARR_SUFFIX = ".zarr"
 #: TIFF files larger than this are read lazily (page by page) rather than whole.
@@ -186,11 +187,11 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
             elsewhere = [s.name or str(i) for i, s in enumerate(tf.series)
                          if i not in main and not _starts_here(tf, s)]
             if series == 0 and elsewhere:  # said once per file
-                logging.getLogger("napari_fm2s").info(
+                _log.info(
                     "series: %s of this multi-file dataset start in its other files: "
                     "denoised from those", ", ".join(elsewhere))
             if series == 0 and len(main) + len(elsewhere) < len(tf.series):
-                logging.getLogger("napari_fm2s").info(
+                _log.info(
                     "series: %d reduced-resolution series (thumbnails) left out",
                     len(tf.series) - len(main) - len(elsewhere))
             count, series = len(main), main[series]
@@ -201,12 +202,12 @@ def open_image(path: str | os.PathLike, lazy_bytes: int = LAZY_BYTES, series: in
                                  "greyscale or RGB first (Fiji: Image > Type)")
             gaps = sum(p is None for p in one.pages)
             if gaps:
-                logging.getLogger("napari_fm2s").warning(
+                _log.warning(
                     "%s holds %d of its %d planes (a stopped acquisition?): the %d missing "
                     "read as 0 and are written so", path.name, len(one.pages) - gaps,
                     len(one.pages), gaps)
             if len(one.levels) > 1 and series == 0:
-                logging.getLogger("napari_fm2s").info(
+                _log.info(
                     "pyramid: the input's %d reduced-resolution levels are not written (the "
                     "output holds the full resolution only)", len(one.levels) - 1)
             labels, nbytes = list(one.axes), int(one.nbytes)

@@ -310,7 +310,7 @@ def _reported(trained: list[_Channel], p: Preset, layout: Layout, per_plane: boo
     if not trained or trained[0].preset is None:
         return p
     first = trained[0].presets[0]
-    every = [(layout.where(ch.index, i if per_plane else None).strip(" ()"), q)
+    every = [(layout.part_name(ch.index, i if per_plane else None), q)
              for ch in trained for i, q in enumerate(ch.presets)]
     if all(q == first and q.description == first.description for _, q in every):
         return first

@@ -71,4 +71,3 @@ class StopsWithNapari:
     def closeEvent(self, e: Any) -> None:  # noqa: N802 (Qt naming)
         self.shutdown()
         super().closeEvent(e)
-
