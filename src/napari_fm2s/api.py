@@ -15,6 +15,7 @@ from .params import resolve_params
 from .pipeline import run
 from .presets import Preset
 from .runtime import RunContext, check_mode, pick_device
+from .heap import steady_heap
 from .threads import thread_policy
 
 __all__ = ["DEFAULT_PRESET", "check_offset", "denoise", "pick_device", "resolve_params"]
@@ -101,7 +102,7 @@ def denoise(image: Any, preset: str | Preset = DEFAULT_PRESET, *, mode: Optional
     dev = pick_device(device)
     ctx = RunContext(dev, mode, progress, cancel, scheduler, check_memory=dev.type == "cpu",
                      on_params=on_params)
-    with thread_policy(threads):
+    with thread_policy(threads), steady_heap():
         return run(image, p, axes, ctx, per_plane=per_plane, model=model,
                    save_model=save_model, auto=auto, offset=offset, keep=keep,
                    spread=bool(return_spread))
