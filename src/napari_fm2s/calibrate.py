@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from scipy.ndimage import median_filter, uniform_filter
+from scipy.ndimage import uniform_filter
 from scipy.optimize import nnls
 
 from .measure import (ANISOTROPY, BINS, CORR_ON, FLAT_FRACTION, MEASURE_FILTER,
@@ -35,6 +35,7 @@ from .noise import median_target, inject, region_means
 from .params import OFF
 from .presets import Preset
 from .texture import white_if_textured
+from .wide_median import square_median
 
 __all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
            "MIN_BIN_PIXELS", "NoiseCurve",
@@ -202,8 +203,7 @@ def calibrate(image: np.ndarray | Sequence[np.ndarray], factor: Optional[float] 
     s_np = np.maximum(u_np - blk, 0.0)
     ms_np = region_means(torch.from_numpy(s_np)[:, None], p.stride)[:, 0].numpy() \
         if blk > 0 else m_np
-    level = uniform_filter(median_filter(u_np, (1, MEASURE_FILTER, MEASURE_FILTER),
-                                         mode="reflect"), (1, 5, 5))
+    level = uniform_filter(square_median(u_np, MEASURE_FILTER), (1, 5, 5))
     which = np.digitize(level, real.edges) - 1
     rows, target, weight = [], [], []
     for lv, v, n in zip(real.level, real.variance, real.count):

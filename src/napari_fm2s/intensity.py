@@ -28,7 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter, median_filter, minimum_filter
+from scipy.ndimage import maximum_filter, minimum_filter
+
+from .wide_median import square_median
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class IntensityMap:
         y = ((np.asarray(x, dtype=np.float64) - self.offset) / self.scale).astype(np.float32)
         bad = (y > 1.0) | (y < 0.0)
         if y.ndim >= 2 and bad.any():
-            med = median_filter(y, size=(1,) * (y.ndim - 2) + (3, 3), mode="reflect")
+            med = square_median(y, 3)
             y[bad] = med[bad]
         return np.clip(y, 0.0, 1.0, out=y)
 

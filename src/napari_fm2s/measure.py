@@ -15,11 +15,12 @@ from typing import Optional
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter, median_filter, uniform_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
 
 from .clipped import censored_bins, quantum, unclipped, varying
 from .immerkaer import fit_line, white_noise_fit
 from .noise import MAX_CORR, colour_noise
+from .wide_median import square_median
 
 #: Median window of the residuals (real and synthetic alike).
 MEASURE_FILTER = 3
@@ -99,7 +100,7 @@ def measure(image: np.ndarray, edges: Optional[np.ndarray] = None,
     x = x[None] if x.ndim == 2 else x
     screen = edges is None if screen is None else screen
     clip = (2 if edges is None else 0) if clip is None else clip
-    med = median_filter(x, _in_plane(MEASURE_FILTER), mode="reflect")
+    med = square_median(x, MEASURE_FILTER)
     r = x - med
     level = uniform_filter(med, _in_plane(5), mode="reflect")
     gy, gx = np.gradient(gaussian_filter(x, (0, 2.0, 2.0), mode="reflect"), axis=(1, 2))
@@ -193,7 +194,7 @@ def residual_response() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
         curve = measure(x, bins=1, screen=False)
         rr.append(curve.mean_corr)
         kappa.append(float(np.average(curve.variance, weights=curve.count)) / 0.02 ** 2)
-        res = (x - median_filter(x, MEASURE_FILTER, mode="reflect"))[3:-3, 3:-3]
+        res = (x - square_median(x, MEASURE_FILTER))[3:-3, 3:-3]
         ok = np.ones(res.shape, bool)
         rr2.append(float(np.mean([_lag(res, ok, 0, 2), _lag(res, ok, 1, 2)])))
     return rhos, np.asarray(rr), np.asarray(kappa), np.asarray(rr2)

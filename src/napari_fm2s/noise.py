@@ -11,9 +11,10 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import gaussian_filter, median_filter
+from scipy.ndimage import gaussian_filter
 
 from .hooks import raise_if
+from .wide_median import square_median
 
 #: Bounds of the region mean ``m`` used by region-wise injection (reference code).
 REGION_MEAN_MIN = 1e-5
@@ -49,7 +50,7 @@ def median_target(raw: np.ndarray, filter_size: int,
     if not (parallel or blocked):
         if cancelled is not None:
             raise_if(cancelled)
-        return median_filter(x, size=size, mode="reflect")
+        return square_median(x, size)
     bands = max(workers, -(-work // MEDIAN_BLOCK_WORK) if blocked else 1)
     rows = -(-h // min(bands, h))
     r = size // 2
@@ -59,7 +60,7 @@ def median_target(raw: np.ndarray, filter_size: int,
         if cancelled is not None:
             raise_if(cancelled)
         ya, yb = max(0, y - r), min(h, y + rows + r)
-        block = median_filter(x[ya:yb], size=size, mode="reflect")
+        block = square_median(x[ya:yb], size)
         out[y:y + rows] = block[y - ya:y - ya + rows]
 
     starts = list(range(0, h, rows))

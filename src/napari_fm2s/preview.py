@@ -16,7 +16,6 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
-from scipy.ndimage import median_filter
 
 from .checks import check_image
 from .calibrate import NoiseCurve, measure
@@ -24,6 +23,7 @@ from .intensity import IntensityMap, intensity_map
 from .noise import inject, median_target, region_means
 from .params import BY_NAME
 from .presets import Preset
+from .wide_median import square_median
 
 #: Side of the preview crop in pixels.
 PREVIEW_SIZE = 256
@@ -122,7 +122,7 @@ def noise_level(image: np.ndarray, reference: np.ndarray) -> NoiseLevel:
     ``reference``.  Applied alike to the real and the synthetic panel, the two
     numbers are directly comparable (both read a little below the true noise std)."""
     img = np.asarray(image, dtype=np.float32)
-    resid = img - median_filter(img, size=_NOISE_WINDOW, mode="reflect")
+    resid = img - square_median(img, _NOISE_WINDOW)
     bright = reference > np.median(reference)
     return NoiseLevel(_std(resid[~bright]), _std(resid[bright]))
 
