@@ -39,7 +39,7 @@ def test_cancel_in_each_phase_stops_at_the_next_check(viewer, qtbot, monkeypatch
     if phase == "median":  # paper mode filters the whole 1024x1024 plane with an 11x11 window
         viewer.add_image(rng.random((1024, 1024)).astype(np.float32), name="img")
         work = AfterCancel()
-        monkeypatch.setattr(noise, "median_filter", work.wrap(noise.median_filter))
+        monkeypatch.setattr(noise, "square_median", work.wrap(noise.square_median))
         w = _widget(viewer)
         w.spins["filter_size"].setValue(11)
     elif phase == "training":
