@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from .calibrate import is_auto
+from .heap import steady_heap
 from .hooks import CancelLike, ProgressFn
 from .model_io import as_model, check_sink
 from .params import resolve_params
 from .pipeline import run
 from .presets import Preset
 from .runtime import RunContext, check_mode, pick_device
-from .heap import steady_heap
 from .threads import thread_policy
 
 __all__ = ["DEFAULT_PRESET", "check_offset", "denoise", "pick_device", "resolve_params"]

@@ -35,7 +35,7 @@ from .noise import median_target, inject, region_means
 from .params import OFF
 from .presets import Preset
 from .texture import white_if_textured
-from .wide_median import square_median
+from .medians import square_median
 
 __all__ = ["ANISOTROPY", "BINS", "CORR_ON", "FLAT_FRACTION", "MEASURE_FILTER",
            "MIN_BIN_PIXELS", "NoiseCurve",

@@ -64,7 +64,7 @@ from .defects import EIGHT, HOT_RATIO, HOT_SD, ring_excess
 from .local_mean import BIAS_REACH, REACH, Layers, keep_mean, local_bias
 from .measure import CORR_ON
 from .noise import colour_kernel, colour_noise
-from .wide_median import wide_median
+from .medians import wide_median
 
 #: Radius of the local windows of the blend toward the input, of the divergence's mean,
 #: and of the choice of the blur's share (pixels).

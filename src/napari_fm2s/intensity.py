@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from .wide_median import square_median
+from .medians import square_median
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from scipy.ndimage import gaussian_filter, uniform_filter
 from .clipped import censored_bins, quantum, unclipped, varying
 from .immerkaer import fit_line, white_noise_fit
 from .noise import MAX_CORR, colour_noise
-from .wide_median import square_median
+from .medians import square_median
 
 #: Median window of the residuals (real and synthetic alike).
 MEASURE_FILTER = 3

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
 from .hooks import raise_if
-from .wide_median import square_median
+from .medians import square_median
 
 #: Bounds of the region mean ``m`` used by region-wise injection (reference code).
 REGION_MEAN_MIN = 1e-5
@@ -26,7 +26,7 @@ REGION_MEAN_MAX = 0.15
 MEDIAN_BLOCK_WORK = 15_000_000
 #: Work above which the median is filtered in row bands on several threads (scipy's
 #: filter releases the GIL).  Measured on the 2-core CPU: two 11x11 medians of a 512x512
-#: plane (the guard's, before guard.wide_median) took 0.49 s in all (cProfile), against
+#: plane (the guard's, before medians.wide_median) took 0.49 s in all (cProfile), against
 #: 0.87 s on one thread.
 MEDIAN_PARALLEL_WORK = 1_000_000
 

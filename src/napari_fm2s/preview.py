@@ -23,7 +23,7 @@ from .intensity import IntensityMap, intensity_map
 from .noise import inject, median_target, region_means
 from .params import BY_NAME
 from .presets import Preset
-from .wide_median import square_median
+from .medians import square_median
 
 #: Side of the preview crop in pixels.
 PREVIEW_SIZE = 256

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import median_filter
 
-from napari_fm2s.wide_median import running_median, square_median
+from napari_fm2s.medians import running_median, square_median
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 40), (33, 34), (40, 7), (64, 97)])
