@@ -6,8 +6,13 @@ afresh; a run that allocates and frees the same few-MB arrays thousands of times
 activations, image-sized temporaries) then touches fresh pages over and over.  Measured on
 TwoPhoton_MICE_1 (512 x 512, default path, 2-core machine, runs 2-3 of a process): 387,000-
 415,000 page faults and 10.4-10.5 s per run before, 27,000-30,000 and 9.0-9.3 s with these
-settings; the same peak memory on a 1536 x 1536 image (1316 MB).  A run in another thread
-(napari's worker) uses a thread arena, which did not fault so (9.4 s either way).
+settings.  The cost is peak memory on large planes, as freed blocks under 32 MB stay in the
+heap: 1536 x 1536, 1316 MB either way; 2000 x 2000 uint16 (default path, 1 thread), 2459
+against 2403 MB (+2 %; a fresh user measured +8 % and +13 % on another 2000 x 2000 image),
+still under :func:`napari_fm2s.memory.estimate_bytes`; 57 against 63 s, and 476 against
+679 MB held after the run (``malloc_trim``).  An 8 MB threshold peaked lower (2372 MB) but
+took 67 s.  A run in another thread (napari's worker) uses a thread arena, which did not
+fault so (9.4 s either way).
 
 :func:`steady_heap` sets, once per process, glibc's ``mallopt`` the way the environment
 variables ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_TOP_PAD_``

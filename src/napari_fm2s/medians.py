@@ -29,10 +29,12 @@ def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def square_median(x: np.ndarray, size: int) -> np.ndarray:
     """``scipy.ndimage.median_filter`` of a ``size`` x ``size`` window in each plane (the
-    last two axes) of ``x``, 'reflect' border: the same values and dtype.  A 3 x 3 window
-    on finite values is taken by the method of the module docstring."""
+    last two axes) of ``x``, 'reflect' border: the same values and dtype (a zero's sign
+    may differ).  A 3 x 3 window on a non-empty float32 or float64 array of finite values
+    is taken by the method of the module docstring, anything else by scipy."""
     x = np.asarray(x)
-    if size != 3 or x.ndim < 2 or (x.dtype.kind == "f" and not np.isfinite(x).all()):
+    if (size != 3 or x.ndim < 2 or x.size == 0 or x.dtype not in (np.float32, np.float64)
+            or not np.isfinite(x).all()):
         return median_filter(x, size=(1,) * (x.ndim - 2) + (size, size), mode="reflect")
     p = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)], mode="symmetric")
     a, b, c = p[..., :-2, :], p[..., 1:-1, :], p[..., 2:, :]
