@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,24 @@ def test_overall_eta_ignores_skipped_files(capsys: pytest.CaptureFixture) -> Non
     assert overall.eta.per_step == pytest.approx(10.0)
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("4/6 ETA 0:20")
+
+
+def test_a_message_starts_its_own_line_without_a_blank_one(capsys, monkeypatch) -> None:
+    """A core warning below a terminal bar being drawn starts a new line; after a plain
+    line (a file, a pipe) it leaves no empty line (helper 37)."""
+    import logging
+
+    from napari_fm2s.cli import _WarningLine
+
+    monkeypatch.setattr(ProgressBar, "line_open", False)
+    handler = _WarningLine()
+    record = logging.LogRecord("napari_fm2s", logging.WARNING, "", 0, "careful", None, None)
+    for interactive in (True, False):
+        bar = ProgressBar("x", stream=sys.stderr, clock=Clock(), interactive=interactive)
+        bar(1, 10)
+        handler.emit(record)
+        handler.emit(record)
+        err = capsys.readouterr().err
+        assert err.startswith("\rx [" if interactive else "x [")
+        assert err.count("fm2s: warning: careful\n") == 2 and "\n\n" not in err
+        assert "--:--" + (" \n" if interactive else "\n") + "fm2s: warning" in err

@@ -41,6 +41,8 @@ class ProgressBar:
     :data:`LOG_INTERVAL` seconds and at the end, so logs stay readable."""
 
     LOG_INTERVAL = 10.0
+    #: Whether a terminal bar's line is drawn and not ended (a message then starts a line).
+    line_open = False
 
     def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30,
                  unit: str = "", skip: int = 3,
@@ -70,6 +72,7 @@ class ProgressBar:
         line = f"{self.label} [{bar:<{self.width}}] {frac:4.0%} {step}/{total}{what} {when} "
         if self.interactive:
             self.stream.write(f"\r{line}" + ("\n" if step >= total else ""))
+            ProgressBar.line_open = step < total
         else:
             self.stream.write(line.rstrip() + "\n")
         self.stream.flush()
@@ -341,10 +344,12 @@ class _WarningLine(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if record.levelno >= logging.WARNING:
-                print(f"\nfm2s: warning: {record.getMessage()}", file=sys.stderr)
-            elif record.getMessage().startswith(_SAID):
-                print(f"\rfm2s: {record.getMessage()}", file=sys.stderr)
+            warn = record.levelno >= logging.WARNING
+            if warn or record.getMessage().startswith(_SAID):
+                lead = "\n" if ProgressBar.line_open else ""  # below a bar being drawn
+                ProgressBar.line_open = False
+                kind = "warning: " if warn else ""
+                print(f"{lead}fm2s: {kind}{record.getMessage()}", file=sys.stderr)
         except Exception:  # never let a warning end the run
             pass
 
